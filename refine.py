@@ -1,0 +1,17 @@
+"""Thin entry point: `python refine.py [overrides]`; the work is in iosm.jobs.refine.run."""
+
+import hydra
+from omegaconf import DictConfig
+
+import iosm  # noqa: F401  (registers the config resolvers)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="refine")
+def main(cfg: DictConfig) -> float | None:
+    from iosm.jobs.refine import run
+
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    main()
