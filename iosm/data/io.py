@@ -22,12 +22,17 @@ class ImageReadError(ValueError):
     """An image, alpha or mask file that cannot be used; the message names the file and the problem."""
 
 
-def _open(path: str | os.PathLike) -> Image.Image:
+def _existing_file(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
+    return path
+
+
+def _open(path: str | os.PathLike) -> Image.Image:
+    path = _existing_file(path)
     try:
         image = Image.open(path)
         image.load()  # decode now, so truncated files fail here rather than later
@@ -58,20 +63,19 @@ def _to_unit_float(array: np.ndarray, path: Path) -> np.ndarray:
     return np.clip(array, 0.0, 1.0)
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_image(path: str | os.PathLike, ignore_alpha: bool = False) -> np.ndarray:
     """Read a photograph as ``(H, W, 3)`` float32 RGB in [0, 1], whatever its storage.
 
     Grayscale is replicated, palette and CMYK are converted, RGBA is composited on black (alpha
-    is the matte's business, not the photograph's), EXIF orientation is applied.
+    is the matte's business, not the photograph's) unless ``ignore_alpha`` (a foreground layer to be
+    composited, whose colours must stay unpremultiplied), EXIF orientation is applied.
     """
     image = _open(path)
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit / 32-bit gray: keep the depth
         gray = _to_unit_float(np.asarray(image), Path(path))
         return np.repeat(gray[..., None], 3, axis=2)
-    if image.mode == "F":
-        gray = _to_unit_float(np.asarray(image), Path(path))
-        return np.repeat(gray[..., None], 3, axis=2)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    if has_alpha and not ignore_alpha:
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
         return np.ascontiguousarray(rgba[..., :3] * rgba[..., 3:])
     return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
@@ -173,3 +177,26 @@ def find_by_stem(folder: str | os.PathLike, extensions: tuple[str, ...] = IMAGE_
             raise ValueError(f"{folder}: two files share the stem {path.stem!r}: {found[path.stem].name}, {path.name}")
         found[path.stem] = path
     return found
+
+
+_ORIENTATIONS_THAT_SWAP_AXES = (5, 6, 7, 8)  # EXIF: transposed and 90/270-degree rotations
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(H, W)`` of an image as :func:`read_image` returns it (EXIF rotation applied), from its header.
+
+    Cheap (no full decode), so a dataset can check every file up front; a truncated body is only
+    found by a full read.
+    """
+    path = _existing_file(path)
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1)
+    except UnidentifiedImageError:
+        raise ImageReadError(f"{path}: not a readable image (unknown format)") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageReadError(f"{path}: cannot read the header ({error})") from None
+    if width == 0 or height == 0:
+        raise ImageReadError(f"{path}: image has zero size")
+    return (width, height) if orientation in _ORIENTATIONS_THAT_SWAP_AXES else (height, width)
