@@ -49,5 +49,12 @@ def job_output_dir(cfg: DictConfig) -> Path:
 
 
 def is_global_zero() -> bool:
-    """True in the process that should write shared files (rank 0, or no distributed run)."""
-    return os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")) == "0"
+    """True in the process that should write shared files (rank 0, or no distributed run).
+
+    Same order as Lightning's cluster environments: torchrun/DDP set RANK, Lightning's own launcher
+    LOCAL_RANK, SLURM only SLURM_PROCID.
+    """
+    for variable in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
+        if variable in os.environ:
+            return os.environ[variable] == "0"
+    return True

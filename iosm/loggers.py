@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,8 @@ def build_loggers(cfg: DictConfig) -> list[Logger]:
         logger = instantiate(node)
         if isinstance(logger, WandbLogger):
             define_minimised_summaries(logger)
+        # The resolved job config beside the run: wandb's config panel, TensorBoard's hparams, csv's hparams.yaml.
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
         loggers.append(logger)
     return loggers
 
