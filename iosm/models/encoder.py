@@ -45,8 +45,6 @@ def build_resnet_encoder(
 
 
 def _load_pretrained(pretrained: str) -> ResNetBackbone:
-    from huggingface_hub import constants
-
     looks_local = pretrained.startswith((".", "/", "~")) or Path(pretrained).expanduser().exists()
     if looks_local and not (Path(pretrained).expanduser() / "config.json").is_file():
         raise FileNotFoundError(
@@ -57,12 +55,12 @@ def _load_pretrained(pretrained: str) -> ResNetBackbone:
     path = str(Path(pretrained).expanduser()) if looks_local else pretrained
     try:
         return ResNetBackbone.from_pretrained(
-            path, out_features=STAGES, local_files_only=constants.HF_HUB_OFFLINE
+            path, out_features=STAGES, local_files_only=True  # a hub id only from the local cache
         )
     except OSError as error:
         raise FileNotFoundError(
             f"model.encoder.pretrained={pretrained}: could not load a transformers ResNet ({error}). "
-            "Nothing is downloaded while offline: download it once (e.g. `hf download "
+            "Nothing is downloaded at run time: download it once (e.g. `hf download "
             "microsoft/resnet-18 --local-dir weights/resnet-18`) and give the local folder."
         ) from error
 

@@ -1,0 +1,85 @@
+"""A weight-free separator: the stage's painting difference initialises a GrabCut on each crop.
+
+Why: colour differences after a classical fill are heavy-tailed, not bimodal, so 2-means keeps only
+their extreme tail and destroys the mask (measured, benchmarks/results/refine_quality_*.md). Here the
+difference only *proposes* labels (log-difference above its Otsu threshold over the painted region:
+"painting changed it"), and GrabCut (Rother et al., 2004) settles them with colour models of the crop
+and a contrast-sensitive smoothness term:
+
+- inpaint stage: near the current boundary (``margin``), painted object pixels the painting did not
+  change are proposed as background; deeper in, the object is probable foreground, and definite only
+  where painting it away changed it (so a wide leak that looks like its surroundings can still go);
+- outpaint stage: band pixels near the boundary that the painting reproduced are proposed as object;
+- pixels beyond ``margin`` outside the object and not painted are definite background.
+
+The loop's constraints (even stages only shrink, odd ones only add band pixels) still apply after it.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+from iosm.refine.separators import INPAINT
+
+
+def _otsu(values: np.ndarray) -> float:
+    """Otsu's threshold of 1-D values (256 bins)."""
+    histogram, edges = np.histogram(values, bins=256)
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight = np.cumsum(histogram)
+    total = weight[-1]
+    mean = np.cumsum(histogram * centres)
+    between = (mean[-1] * weight / total - mean) ** 2 / np.maximum(weight * (total - weight), 1)
+    return float(centres[np.argmax(between)])
+
+
+class GraphCutSeparator:
+    """iterations: GrabCut's EM rounds per crop; margin: the band around the current boundary that may
+    change, as a fraction of the crop's long side (pixels further inside or outside stay definite)."""
+
+    def __init__(self, *, iterations: int = 3, margin: float = 0.025, seed: int = 0) -> None:
+        if not 0 < margin < 0.5:
+            raise ValueError(f"separator.margin: expected a fraction of the crop in (0, 0.5), got {margin}")
+        self.iterations = iterations
+        self.margin = margin
+        self.seed = seed
+
+    def __call__(self, differences, painted, stage, images, foregrounds) -> list[torch.Tensor]:
+        labels = []
+        for difference, region, image, foreground in zip(differences, painted, images, foregrounds):
+            keep = self._crop(difference.cpu().numpy(), region.cpu().numpy(), image.cpu().numpy(), foreground.cpu().numpy(), stage)
+            labels.append(torch.as_tensor(keep, dtype=torch.float32, device=difference.device))
+        return labels
+
+    def _crop(self, difference, region, image, foreground, stage) -> np.ndarray:
+        """Keep-labels of one crop: object pixels on even stages, band pixels that join it on odd ones."""
+        if not region.any() or region.all():
+            return foreground if stage == INPAINT else ~region
+        evidence = np.log1p(difference / max(np.median(difference[region]), 1e-12))
+        changed = evidence > _otsu(evidence[region])
+        radius = max(2, round(self.margin * max(foreground.shape)))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+        core = cv2.erode(foreground.astype(np.uint8), kernel).astype(bool)
+        outside = ~cv2.dilate(foreground.astype(np.uint8), kernel).astype(bool)
+        uncertain = region & ~core & ~outside  # the current boundary's neighbourhood
+        if stage == INPAINT:
+            # Near the boundary, painted pixels follow the difference; deeper in, the object stays
+            # probable, and definite only where painting it away changed it (a wide leak is not).
+            proposal = np.where(uncertain, changed & foreground, foreground)
+            definite = core & changed
+        else:  # band pixels the painting reproduced may join, near the current boundary only
+            proposal = foreground | (uncertain & ~changed)
+            definite = core
+        labels = np.where(proposal, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+        labels[definite] = cv2.GC_FGD
+        labels[outside & ~region] = cv2.GC_BGD
+        if not ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).any() or not ((labels == cv2.GC_BGD) | (labels == cv2.GC_PR_BGD)).any():
+            return proposal if stage == INPAINT else ~region | proposal
+        bgr = np.ascontiguousarray((image[..., ::-1] * 255).round().astype(np.uint8))
+        cv2.setRNGSeed(self.seed)
+        cv2.grabCut(bgr, labels, None, np.zeros((1, 65)), np.zeros((1, 65)), self.iterations, cv2.GC_INIT_WITH_MASK)
+        obj = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+        # An odd stage keeps "reproduced" pixels: the object, plus everything it was not asked about.
+        return obj if stage == INPAINT else obj | ~region

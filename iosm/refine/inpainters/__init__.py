@@ -1,0 +1,16 @@
+"""Painting backends for the refiner: :class:`OpenCVInpainter` (weight-free) and
+:class:`DiffusersInpainter` (any diffusers inpainting pipeline from a local folder or hub id)."""
+
+from iosm.refine.inpainters.base import Inpainter
+from iosm.refine.inpainters.opencv import OpenCVInpainter
+
+__all__ = ["Inpainter", "OpenCVInpainter", "DiffusersInpainter"]
+
+
+def __getattr__(name: str):
+    # diffusers is heavy to import; load it only when the diffusion backend is asked for.
+    if name == "DiffusersInpainter":
+        from iosm.refine.inpainters.diffusers import DiffusersInpainter
+
+        return DiffusersInpainter
+    raise AttributeError(name)

@@ -1,0 +1,84 @@
+"""Prompts give the refiner its initial mask: read from a file, drawn from a box, points or a
+scribble, or computed by GrabCut from the raw image.
+
+Every prompt maps ``(image (H, W, 3) float [0, 1], name)`` to an ``(H, W)`` bool mask and raises
+``FileNotFoundError``/``ValueError`` naming the file or argument when it cannot.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from iosm.data.io import find_by_stem, read_mask
+
+
+class Prompt:
+    """Base class: subclasses implement :meth:`initial_mask`."""
+
+    kind = "prompt"
+
+    def initial_mask(self, image: np.ndarray, name: str) -> np.ndarray:
+        raise NotImplementedError
+
+
+class MaskFolder:
+    """Masks matched to images by file stem; a mask of another size is resized (nearest) with a warning."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self._paths: dict[str, Path] | None = None
+
+    def read(self, name: str, shape: tuple[int, int]) -> np.ndarray:
+        # Listed on first use, not at construction: a generated dataset's folder appears only once the
+        # DataModule has prepared it.
+        if self._paths is None:
+            if not self.directory.is_dir():
+                raise FileNotFoundError(f"prompt.dir={self.directory}: no such folder of masks; point it at the masks (e.g. DATA/init)")
+            self._paths = find_by_stem(self.directory)
+        if name not in self._paths:
+            raise FileNotFoundError(f"prompt.dir={self.directory}: no mask named {name}.* for image {name}")
+        mask = read_mask(self._paths[name])
+        if mask.shape != tuple(shape):
+            warnings.warn(
+                f"{self._paths[name]}: mask is {mask.shape[1]}x{mask.shape[0]}, image is {shape[1]}x{shape[0]}; resized",
+                stacklevel=2,
+            )
+            mask = cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
+        return mask
+
+
+class Annotations:
+    """A JSON file ``{name: {"box": [x0, y0, x1, y1]}, ...}`` (or ``"points": [[x, y], ...]``,
+    ``"scribble": [[[x, y], ...], ...]`` polylines), in the image's pixel coordinates."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"prompt.annotations={self.path}: no such JSON file")
+        try:
+            self.entries = json.loads(self.path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"prompt.annotations={self.path}: not valid JSON ({error})") from None
+
+    def get(self, name: str, key: str):
+        if name not in self.entries or key not in self.entries[name]:
+            raise ValueError(f"prompt.annotations={self.path}: no {key!r} for image {name}")
+        return self.entries[name][key]
+
+
+def mask_source(directory: str | None, annotations: str | None) -> MaskFolder | Annotations:
+    """Exactly one of a mask folder (prompts derived from masks) or a JSON of annotations."""
+    if (directory is None) == (annotations is None):
+        raise ValueError("prompt: set exactly one of prompt.dir (masks to derive the prompt from) or prompt.annotations (a JSON file)")
+    return MaskFolder(directory) if directory is not None else Annotations(annotations)
+
+
+def non_empty(mask: np.ndarray, name: str, what: str) -> np.ndarray:
+    if not mask.any():
+        raise ValueError(f"{name}: the {what} is empty, so it gives no prompt")
+    return mask

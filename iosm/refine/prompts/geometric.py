@@ -1,0 +1,101 @@
+"""``prompt=box|points|scribble``: sparse prompts, derived from a mask or read from annotations,
+turned into the region the refiner starts from.
+
+PaintSeg's sparse prompts: a box is filled as is; points and a scribble are spread to their convex
+hull grown by ``margin`` (a fraction of the image's long side), since the loop shrinks a mask far more
+easily than it grows one (an odd stage adds at most a few pixels).
+Deriving from a mask (``prompt.dir``) reproduces the paper's protocol of simulated user input.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from iosm.refine.prompts.base import MaskFolder, Prompt, mask_source, non_empty
+
+
+def _hull_mask(points_xy: np.ndarray, shape: tuple[int, int], margin: float) -> np.ndarray:
+    """Filled convex hull of (P, 2) x/y points, dilated by ``margin`` x the long side."""
+    canvas = np.zeros(shape, np.uint8)
+    hull = cv2.convexHull(np.round(points_xy).astype(np.int32).reshape(-1, 1, 2))
+    cv2.fillConvexPoly(canvas, hull, 1)
+    radius = max(1, int(round(margin * max(shape))))
+    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate(canvas, disc).astype(bool)
+
+
+class _SparsePrompt(Prompt):
+    def __init__(self, *, dir: str | None = None, annotations: str | None = None, margin: float = 0.03, seed: int = 0) -> None:  # noqa: A002
+        self.source = mask_source(dir, annotations)
+        self.margin = margin
+        self.seed = seed
+
+    def _mask(self, name: str, shape: tuple[int, int]) -> np.ndarray:
+        return non_empty(self.source.read(name, shape), name, "source mask")
+
+
+class BoxPrompt(_SparsePrompt):
+    """The bounding box of the source mask (or an annotated ``box``), filled."""
+
+    kind = "box"
+
+    def initial_mask(self, image: np.ndarray, name: str) -> np.ndarray:
+        shape = image.shape[:2]
+        if isinstance(self.source, MaskFolder):
+            rows, cols = np.nonzero(self._mask(name, shape))
+            x0, y0, x1, y1 = cols.min(), rows.min(), cols.max() + 1, rows.max() + 1
+        else:
+            x0, y0, x1, y1 = (int(round(v)) for v in self.source.get(name, "box"))
+        box = np.zeros(shape, bool)
+        box[max(0, y0) : min(shape[0], y1), max(0, x0) : min(shape[1], x1)] = True
+        return non_empty(box, name, "box")
+
+
+class PointsPrompt(_SparsePrompt):
+    """``count`` points inside the source mask (seeded, away from its edge), or annotated ``points``."""
+
+    kind = "points"
+
+    def __init__(self, *, count: int = 5, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if count < 1:
+            raise ValueError(f"prompt.count: expected >= 1 point, got {count}")
+        self.count = count
+
+    def points(self, name: str, shape: tuple[int, int]) -> np.ndarray:
+        """(P, 2) x/y points in pixels."""
+        if not isinstance(self.source, MaskFolder):
+            return np.asarray(self.source.get(name, "points"), dtype=np.float64).reshape(-1, 2)
+        mask = self._mask(name, shape).astype(np.uint8)
+        depth = cv2.distanceTransform(mask, cv2.DIST_L2, 5)
+        inner = depth >= 0.5 * depth.max()  # prefer points well inside the object, as a user would click
+        rows, cols = np.nonzero(inner)
+        chosen = np.random.default_rng(self.seed).choice(rows.size, min(self.count, rows.size), replace=False)
+        return np.stack([cols[chosen], rows[chosen]], axis=1).astype(np.float64)
+
+    def initial_mask(self, image: np.ndarray, name: str) -> np.ndarray:
+        return _hull_mask(self.points(name, image.shape[:2]), image.shape[:2], self.margin)
+
+
+class ScribblePrompt(_SparsePrompt):
+    """The skeleton of the source mask (a stroke through the object), or annotated polylines."""
+
+    kind = "scribble"
+
+    def scribble(self, name: str, shape: tuple[int, int]) -> np.ndarray:
+        """(H, W) bool stroke pixels."""
+        if isinstance(self.source, MaskFolder):
+            from skimage.morphology import skeletonize
+
+            mask = self._mask(name, shape)
+            inner = cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2).astype(bool)
+            return skeletonize(inner if inner.any() else mask)
+        canvas = np.zeros(shape, np.uint8)
+        for line in self.source.get(name, "scribble"):
+            cv2.polylines(canvas, [np.round(np.asarray(line)).astype(np.int32).reshape(-1, 1, 2)], False, 1, thickness=2)
+        return non_empty(canvas.astype(bool), name, "scribble")
+
+    def initial_mask(self, image: np.ndarray, name: str) -> np.ndarray:
+        rows, cols = np.nonzero(self.scribble(name, image.shape[:2]))
+        return _hull_mask(np.stack([cols, rows], axis=1), image.shape[:2], self.margin)

@@ -1,0 +1,299 @@
+"""Mask refinement by inpaint-outpaint synergy (IOSM Stage 1, built on PaintSeg): ALGORITHM.md steps 1-8.
+
+By default (``stages`` = inpaint, outpaint) even iterations paint the object away (inpaint the dilated mask) and keep the pixels whose features
+changed; odd iterations paint a band just outside the object from its context (outpaint) and add the
+band pixels the painting reproduced. ``faithful=True`` runs the original's schedule and behaviour
+(one painting call per crop, the canvas stretched back without removing the letterbox padding, an
+empty mask is an error, all iterations run); the default runs one batched painting call of
+``samples`` per stage, un-pads, returns the last non-empty mask if a stage removes everything and
+stops early once a full inpaint+outpaint cycle changes fewer than ``early_stop`` of the pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from iosm.refine.canvas import Letterbox
+from iosm.refine.features.base import FeatureExtractor
+from iosm.refine.inpainters.base import Inpainter
+from iosm.refine.morphology import close_mask, dilate, open_mask
+from iosm.refine.separators import INPAINT, OUTPAINT, KMeansSeparator
+
+MIN_IMAGE_SIDE = 8  # below this there is no context to paint from and no crop to compare
+
+
+@dataclass
+class RefineStep:
+    """One iteration, on the canvas, for inspection panels: ``painted`` (S, size, size, 3) float [0, 1],
+    ``difference`` (size, size) float [0, 1] (normalised), ``mask`` (size, size) bool foreground after it."""
+
+    iteration: int
+    stage: str
+    painted: np.ndarray
+    difference: np.ndarray
+    mask: np.ndarray
+
+
+@dataclass
+class RefineResult:
+    """``mask`` (H, W) bool at the image's size; ``inpaint_calls`` painting-model forward passes;
+    ``feature_calls`` images through the feature backbone; ``steps`` per-iteration records."""
+
+    mask: np.ndarray
+    inpaint_calls: int
+    feature_calls: int
+    iterations: int
+    letterbox: Letterbox
+    canvas_image: np.ndarray
+    steps: list[RefineStep] = field(default_factory=list)
+
+    def step_masks(self) -> list[np.ndarray]:
+        """The foreground after each recorded iteration, at the image's size (H, W) bool."""
+        return [self.letterbox.mask_to_image(torch.from_numpy(s.mask), unpad=True) for s in self.steps]
+
+
+def _bounding_box(mask: torch.Tensor) -> tuple[float, float, float, float]:
+    """(top, bottom, left, right) of the set pixels of a (H, W) mask, inclusive-exclusive."""
+    rows = torch.nonzero(mask.any(1))[:, 0]
+    cols = torch.nonzero(mask.any(0))[:, 0]
+    return rows[0].item(), rows[-1].item() + 1, cols[0].item(), cols[-1].item() + 1
+
+
+def _scaled_box(box: tuple[float, float, float, float], factor: float, shift: tuple[int, int], size: int) -> tuple[int, int, int, int]:
+    """The box scaled by ``factor`` about its centre, shifted, clamped to the canvas, at least 8 px."""
+    top, bottom, left, right = box
+    centre_y, centre_x = (top + bottom) / 2 + shift[0], (left + right) / 2 + shift[1]
+    half_h = max(factor * (bottom - top) / 2, MIN_IMAGE_SIDE / 2)
+    half_w = max(factor * (right - left) / 2, MIN_IMAGE_SIDE / 2)
+    y0, y1 = int(max(0, round(centre_y - half_h))), int(min(size, round(centre_y + half_h)))
+    x0, x1 = int(max(0, round(centre_x - half_w))), int(min(size, round(centre_x + half_w)))
+    return y0, max(y1, y0 + 1), x0, max(x1, x0 + 1)
+
+
+class Refiner:
+    """The inpaint-outpaint loop; see the module docstring. Keyword-only; Hydra builds it from
+    ``conf/refiner/*.yaml`` with the chosen ``inpainter``/``features`` objects passed in.
+
+    inpainter: paints the foreground away (even stages); outpainter: paints the band outside the
+    object (odd stages), default the inpainter. separator: turns difference maps into keep-labels
+    (default: the feature backend's own, else the original's 2-means). crf: optional :mod:`iosm.refine.crf` smoother blended with
+    weight ``crf_weight`` into each crop's difference. samples: painted samples per stage in the
+    improved schedule (crop k uses sample k mod samples); ignored when ``faithful`` (one per crop).
+    """
+
+    def __init__(
+        self,
+        *,
+        inpainter: Inpainter,
+        features: FeatureExtractor,
+        outpainter: Inpainter | None = None,
+        separator=None,
+        crf=None,
+        crf_weight: float = 0.2,
+        iters: int = 6,
+        size: int = 512,
+        crop_factors: list[float] | tuple[float, ...] = (1.1,) * 5,
+        crop_jitter: int = 4,
+        valid_box_scale: float = 1.25,
+        inpaint_dilation: int = 4,
+        band_size: int = 15,
+        constraint_size: int = 5,
+        clean_size: int = 5,
+        samples: int = 5,
+        faithful: bool = False,
+        early_stop: float | None = 0.001,
+        stages: list[str] | tuple[str, ...] = (INPAINT, OUTPAINT),
+        device: str = "cpu",
+    ) -> None:
+        if not stages or any(stage not in (INPAINT, OUTPAINT) for stage in stages):
+            raise ValueError(f"refiner.stages: expected a non-empty list of {INPAINT!r} / {OUTPAINT!r}, got {list(stages)}")
+        if iters < 1:
+            raise ValueError(f"refiner.iters: expected >= 1, got {iters}")
+        if size < 32 or size % 8:
+            raise ValueError(f"refiner.size: expected a multiple of 8 >= 32 (diffusion latents are 1/8), got {size}")
+        if not crop_factors or min(crop_factors) <= 0:
+            raise ValueError(f"refiner.crop_factors: expected a non-empty list of positive scales, got {list(crop_factors)}")
+        if samples < 1:
+            raise ValueError(f"refiner.samples: expected >= 1, got {samples}")
+        self.inpainter = inpainter
+        self.outpainter = outpainter or inpainter
+        self.features = features
+        self.separator = separator or features.separator or KMeansSeparator()
+        self.crf = crf
+        self.crf_weight = crf_weight
+        self.iters = iters
+        self.size = size
+        self.crop_factors = tuple(crop_factors)
+        self.crop_jitter = crop_jitter
+        self.valid_box_scale = valid_box_scale
+        self.inpaint_dilation = inpaint_dilation
+        self.band_size = band_size
+        self.constraint_size = constraint_size
+        self.clean_size = clean_size
+        self.samples = samples
+        self.faithful = faithful
+        self.early_stop = None if faithful else early_stop
+        self.stages = tuple(stages)
+        self.device = torch.device(device)
+
+    # -- public -------------------------------------------------------------------------------
+    def refine(self, image: np.ndarray, initial_mask: np.ndarray, *, seed: int = 0, record_steps: bool = False) -> RefineResult:
+        """Refine ``initial_mask`` (H, W) bool for ``image`` (H, W, 3) float [0, 1]; see :class:`RefineResult`."""
+        self._check_inputs(image, initial_mask)
+        letterbox = Letterbox.fit(image.shape[0], image.shape[1], self.size)
+        canvas = letterbox.image_to_canvas(image, self.device)
+        foreground = letterbox.mask_to_canvas(initial_mask, self.device)
+        if not foreground.any():  # a speck that vanished on the canvas
+            raise ValueError(f"initial_mask: its {int(initial_mask.sum())} pixels vanish on the {self.size}px canvas; raise refiner.size")
+        painter_passes = self._painter_passes()
+        feature_passes = self.features.forward_passes
+        generator = np.random.default_rng(seed)
+        valid = self._valid_box(foreground)
+        box = None
+        steps: list[RefineStep] = []
+        cycle_start = foreground
+        iterations = 0
+        for iteration in range(self.iters):
+            stage = self.stages[iteration % len(self.stages)]
+            if stage == INPAINT or box is None:  # outpaint stages reuse the last inpaint stage's box
+                box = _bounding_box(foreground > 0)
+            updated, record = self._stage(canvas, foreground, box, valid, stage, generator, seed * 1009 + iteration)
+            iterations += 1
+            if not updated.any():
+                if self.faithful:  # the original crashes on the next bounding box
+                    raise ValueError(f"iteration {iteration} ({stage}) removed the whole mask; the faithful loop cannot go on")
+                if record_steps:
+                    steps.append(RefineStep(iteration, stage, *record, foreground.bool().cpu().numpy()))
+                break  # keep the last non-empty mask
+            foreground = updated
+            if record_steps:
+                steps.append(RefineStep(iteration, stage, *record, foreground.bool().cpu().numpy()))
+            cycle_done = (iteration + 1) % len(self.stages) == 0
+            if cycle_done and self.early_stop is not None:
+                changed = (foreground != cycle_start).float().mean().item()
+                if changed < self.early_stop:
+                    break
+                cycle_start = foreground
+        painter_passes = self._painter_passes() - painter_passes
+        return RefineResult(
+            mask=letterbox.mask_to_image(foreground, unpad=not self.faithful),
+            inpaint_calls=painter_passes,
+            feature_calls=self.features.forward_passes - feature_passes,
+            iterations=iterations,
+            letterbox=letterbox,
+            canvas_image=canvas.cpu().numpy(),
+            steps=steps,
+        )
+
+    # -- steps ----------------------------------------------------------------------------------
+    def _painter_passes(self) -> int:
+        """Forward passes of both painters so far (counted once when they are the same object)."""
+        shared = self.outpainter is self.inpainter
+        return self.inpainter.forward_passes + (0 if shared else self.outpainter.forward_passes)
+
+    def _check_inputs(self, image: np.ndarray, initial_mask: np.ndarray) -> None:
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"image: expected (H, W, 3) RGB, got shape {image.shape}")
+        if initial_mask.shape != image.shape[:2]:
+            raise ValueError(f"initial_mask: expected shape {image.shape[:2]} (the image's), got {initial_mask.shape}")
+        if min(image.shape[:2]) < MIN_IMAGE_SIDE:
+            raise ValueError(f"image: {image.shape[1]}x{image.shape[0]} px is too small to refine (min side {MIN_IMAGE_SIDE} px)")
+        if not initial_mask.any():
+            raise ValueError("initial_mask is empty: there is no object to refine (check the prompt or the mask file)")
+        if initial_mask.all():
+            raise ValueError("initial_mask covers the whole image: there is no background to paint from (use a tighter prompt)")
+
+    def _valid_box(self, foreground: torch.Tensor) -> torch.Tensor:
+        """(size, size) float: the initial mask's box scaled ``valid_box_scale`` about its centre."""
+        y0, y1, x0, x1 = _scaled_box(_bounding_box(foreground > 0), self.valid_box_scale, (0, 0), self.size)
+        valid = torch.zeros_like(foreground)
+        valid[y0:y1, x0:x1] = 1.0
+        return valid
+
+    def _paint(self, canvas: torch.Tensor, region: torch.Tensor, painter: Inpainter, stage_seed: int, count: int, per_sample: bool) -> torch.Tensor:
+        """(S, size, size, 3) composited samples: one batched call, or one call per sample when
+        ``per_sample`` (the faithful inpaint stage: the original re-paints inside its crop loop)."""
+        images, regions = canvas[None], region[None].bool()
+        if per_sample:
+            painted = torch.cat([painter.paint(images, regions, num_samples=1, seed=stage_seed * 31 + k)[0] for k in range(count)])
+        else:
+            painted = painter.paint(images, regions, num_samples=count, seed=stage_seed)[0]
+        painted = painted.to(self.device)
+        weight = region[None, ..., None].float()
+        return weight * painted + (1 - weight) * canvas[None]
+
+    def _stage(self, canvas, foreground, box, valid, stage, generator, stage_seed):
+        """One iteration: paint, compare crops, separate, constrain, clean. Returns the new foreground
+        (size, size) float {0, 1} and the (painted, difference) record."""
+        background = 1.0 - foreground
+        if stage == INPAINT:
+            region, painter = dilate(foreground, 3, "cross", self.inpaint_dilation), self.inpainter
+        else:
+            region, painter = background * dilate(foreground, self.band_size, "cross"), self.outpainter
+        count = len(self.crop_factors) if self.faithful else self.samples
+        painted = self._paint(canvas, region, painter, stage_seed, count, per_sample=self.faithful and stage == INPAINT)
+        boxes = [
+            _scaled_box(box, factor, tuple(generator.integers(-self.crop_jitter, self.crop_jitter, 2)) if self.crop_jitter else (0, 0), self.size)
+            for factor in self.crop_factors
+        ]
+        differences = self._differences(canvas, painted, boxes)
+        if self.crf is not None:
+            differences = [self._blend_crf(canvas[y0:y1, x0:x1], d) for d, (y0, y1, x0, x1) in zip(differences, boxes)]
+        regions = [region[y0:y1, x0:x1] > 0 for (y0, y1, x0, x1) in boxes]
+        crops = [canvas[y0:y1, x0:x1] for (y0, y1, x0, x1) in boxes]
+        current = [foreground[y0:y1, x0:x1] > 0 for (y0, y1, x0, x1) in boxes]
+        labels = self.separator(differences, regions, stage, crops, current)
+        votes, counts = torch.zeros_like(foreground), torch.zeros_like(foreground)
+        summed_difference = torch.zeros_like(foreground)
+        for (y0, y1, x0, x1), label, difference in zip(boxes, labels, differences):
+            votes[y0:y1, x0:x1] += label
+            counts[y0:y1, x0:x1] += 1
+            summed_difference[y0:y1, x0:x1] += difference
+        updated = votes / counts.clamp_min(1) * valid
+        if stage == INPAINT:  # the object may only shrink, or grow a few pixels
+            updated = updated * dilate(foreground, self.constraint_size)
+        else:  # only band pixels next to the object may join it
+            updated = dilate(foreground, self.constraint_size) * updated * background + foreground
+        updated = (updated >= 0.5).float()
+        updated = updated * open_mask(updated, self.clean_size)  # remove specks
+        updated = close_mask(updated, self.clean_size)  # fill small holes
+        mean_difference = summed_difference / counts.clamp_min(1)
+        normalised = mean_difference / mean_difference.max().clamp_min(1e-12)
+        record = (painted.cpu().numpy(), normalised.cpu().numpy())
+        return updated, record
+
+    def _differences(self, canvas: torch.Tensor, painted: torch.Tensor, boxes) -> list[torch.Tensor]:
+        """Per crop k: sum over channels of (f(painted_k) - f(original))^2 at the crop's size.
+
+        All crops (original and painted) go through the feature backbone in one batched call,
+        resized to the backbone's ``input_size`` or, if it has none, to the largest crop.
+        """
+        input_size = getattr(self.features, "input_size", None)
+        if input_size is None:
+            input_size = (max(y1 - y0 for y0, y1, _, _ in boxes), max(x1 - x0 for _, _, x0, x1 in boxes))
+        elif isinstance(input_size, int):
+            input_size = (input_size, input_size)
+
+        def resized(crop: torch.Tensor) -> torch.Tensor:  # (h, w, 3) -> (H_in, W_in, 3)
+            return F.interpolate(crop.permute(2, 0, 1)[None], input_size, mode="bilinear", align_corners=False)[0].permute(1, 2, 0)
+
+        originals = [resized(canvas[y0:y1, x0:x1]) for y0, y1, x0, x1 in boxes]
+        paints = [resized(painted[k % painted.shape[0], y0:y1, x0:x1]) for k, (y0, y1, x0, x1) in enumerate(boxes)]
+        features = self.features.extract(torch.stack(originals + paints)).to(self.device)
+        squared = ((features[len(boxes) :] - features[: len(boxes)]) ** 2).sum(1, keepdim=True)  # (K, 1, h, w)
+        return [
+            F.interpolate(squared[k : k + 1], (y1 - y0, x1 - x0), mode="bilinear", align_corners=False)[0, 0]
+            for k, (y0, y1, x0, x1) in enumerate(boxes)
+        ]
+
+    def _blend_crf(self, crop: torch.Tensor, difference: torch.Tensor) -> torch.Tensor:
+        """``(1 - w) * diff + w * crf``, the CRF's binary MAP rescaled to the difference's range."""
+        low, high = difference.min(), difference.max()
+        if high <= low:
+            return difference
+        smoothed = self.crf(crop, (difference - low) / (high - low))
+        return (1 - self.crf_weight) * difference + self.crf_weight * (low + smoothed * (high - low))

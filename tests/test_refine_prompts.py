@@ -1,0 +1,85 @@
+"""Prompts: each gives an (H, W) bool initial mask for an image, or a clear error naming what is wrong."""
+
+import json
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from PIL import Image
+
+from iosm.config import CONF_DIR, register_resolvers
+from iosm.refine.prompts import BoxPrompt, FilePrompt, GrabCutPrompt, PointsPrompt, ScribblePrompt
+
+H, W = 48, 64
+
+
+@pytest.fixture
+def scene(tmp_path):
+    """An image with a bright rectangle on a dark ground, and its mask saved as masks/img.png."""
+    truth = np.zeros((H, W), bool)
+    truth[12:36, 16:48] = True
+    image = np.where(truth[..., None], [0.9, 0.8, 0.2], [0.1, 0.2, 0.4]).astype(np.float32)
+    (tmp_path / "masks").mkdir()
+    Image.fromarray(truth.astype(np.uint8) * 255).save(tmp_path / "masks" / "img.png")
+    return image, truth, tmp_path / "masks"
+
+
+def test_every_prompt_config_instantiates(scene):
+    _, _, masks = scene
+    register_resolvers()
+    for kind in ["file", "box", "points", "scribble", "grabcut"]:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            overrides = [f"prompt={kind}"] + ([f"prompt.dir={masks}"] if kind != "grabcut" else [])
+            prompt = instantiate(compose("refine", overrides=overrides).prompt)
+        assert prompt.kind == kind
+
+
+def test_file_prompt_reads_by_stem_and_resizes_with_a_warning(scene, tmp_path):
+    image, truth, masks = scene
+    assert np.array_equal(FilePrompt(dir=str(masks)).initial_mask(image, "img"), truth)
+    big = np.repeat(np.repeat(truth, 2, 0), 2, 1)
+    Image.fromarray(big.astype(np.uint8) * 255).save(masks / "img.png")
+    with pytest.warns(UserWarning, match="resized"):
+        resized = FilePrompt(dir=str(masks)).initial_mask(image, "img")
+    assert np.array_equal(resized, truth)
+    with pytest.raises(FileNotFoundError, match="no mask named other"):
+        FilePrompt(dir=str(masks)).initial_mask(image, "other")
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        FilePrompt(dir=str(tmp_path / "absent")).initial_mask(image, "img")
+
+
+def test_box_points_and_scribble_derived_from_a_mask_cover_the_object(scene):
+    image, truth, masks = scene
+    box = BoxPrompt(dir=str(masks)).initial_mask(image, "img")
+    assert np.array_equal(box, truth)  # the mask is its own bounding box
+    points = PointsPrompt(dir=str(masks), count=4, seed=0)
+    clicks = points.points("img", (H, W))
+    assert clicks.shape == (4, 2) and truth[clicks[:, 1].astype(int), clicks[:, 0].astype(int)].all()
+    assert points.initial_mask(image, "img").any()
+    scribble = ScribblePrompt(dir=str(masks))
+    stroke = scribble.scribble("img", (H, W))
+    assert stroke.any() and truth[stroke].all()
+    assert (scribble.initial_mask(image, "img") & truth).sum() > stroke.sum()
+
+
+def test_sparse_prompts_read_json_annotations(scene, tmp_path):
+    image, _, _ = scene
+    path = tmp_path / "prompts.json"
+    path.write_text(json.dumps({"img": {"box": [16, 12, 48, 36], "points": [[20, 20], [40, 30]], "scribble": [[[20, 24], [44, 24]]]}}))
+    assert BoxPrompt(annotations=str(path)).initial_mask(image, "img")[12:36, 16:48].all()
+    hull = PointsPrompt(annotations=str(path)).initial_mask(image, "img")  # the segment between the clicks, grown
+    assert hull[20, 20] and hull[30, 40] and hull[25, 30] and not hull[40, 5]
+    assert ScribblePrompt(annotations=str(path)).initial_mask(image, "img")[24, 20:45].all()
+    with pytest.raises(ValueError, match="no 'box' for image missing"):
+        BoxPrompt(annotations=str(path)).initial_mask(image, "missing")
+    with pytest.raises(ValueError, match="exactly one of"):
+        BoxPrompt()
+
+
+def test_grabcut_prompt_finds_a_centred_object_without_any_mask(scene):
+    image, truth, _ = scene
+    mask = GrabCutPrompt(box_fraction=0.9).initial_mask(image, "img")
+    assert (mask & truth).sum() / (mask | truth).sum() > 0.9
+    with pytest.raises(ValueError, match="box_fraction"):
+        GrabCutPrompt(box_fraction=1.5)
