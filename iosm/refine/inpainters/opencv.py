@@ -59,7 +59,10 @@ class OpenCVInpainter(Inpainter):
             for s in range(num_samples):
                 method = self.methods[s % len(self.methods)]
                 rng = np.random.default_rng([seed, n, s])
-                painted[n, s] = torch.from_numpy(self._fill(image, region, method, rng))
+                cv2.setRNGSeed(int(rng.integers(2**31)))  # xphoto's shift-map draws from OpenCV's global RNG
+                filled = self._fill(image, region, method, rng)
+                # Only the region is painted: shift-map may also retouch known pixels near it.
+                painted[n, s] = torch.from_numpy(np.where(region[..., None], filled, image))
                 self.forward_passes += 1
         return painted.to(images.device)
 
