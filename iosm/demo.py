@@ -93,19 +93,22 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def run_demo(out: Path, train_minutes: int, overrides: list[str]) -> str:
+def run_demo(out: Path, train_minutes: int, overrides: list[str] = (), *,
+             train_overrides: list[str] = (), refine_overrides: list[str] = ()) -> str:
+    """Run the three stages into ``out`` and return the summary (Markdown). ``overrides`` go to both
+    jobs (e.g. ``data.*``), ``train_overrides`` / ``refine_overrides`` to one."""
     out = out.resolve()
     common = ["experiments=demo", *overrides]
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         train_cfg = compose("train", [*common, f"output_dir={out / 'train'}",
-                                      f"trainer.max_time=00:00:{train_minutes:02d}:00"])
+                                      f"trainer.max_time=00:00:{train_minutes:02d}:00", *train_overrides])
         log.info("1/3 training the MTM for up to %d min -> %s", train_minutes, out / "train")
         train_job.run(train_cfg)
         checkpoint = _best_checkpoint(out / "train")
 
         # The refiner works on the images' own 128 px canvas.
-        refine_cfg = compose("refine", [*common, "refiner.size=128",
-                                        f"output_dir={out / 'refine'}", f"matte.ckpt_path={checkpoint}"])
+        refine_cfg = compose("refine", [*common, "refiner.size=128", f"output_dir={out / 'refine'}",
+                                        f"matte.ckpt_path={checkpoint}", *refine_overrides])
         log.info("2/3 refining held-out rough masks and matting them -> %s", out / "refine")
         refine_job.run(refine_cfg)
         records = [r for r in instantiate(refine_cfg.data).records("predict") if r.alpha_path is not None]
@@ -154,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo_output"), help="folder for everything the demo writes")
     parser.add_argument("--train-minutes", type=int, default=4, help="MTM training budget on CPU")
-    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every job, e.g. data.layout.n=40")
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for both jobs, e.g. data.layout.n=40")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     print(run_demo(args.out, args.train_minutes, args.overrides))

@@ -131,3 +131,23 @@ def test_evaluate_checkpoint_mode_end_to_end(trained_run, compose_cfg, tmp_path)
     assert metrics["n"] == len(alphas) >= 1
     assert {"sad", "mse", "grad", "conn", "sad_unknown"} <= set(metrics)
     assert (eval_dir / "per_image.csv").is_file() and (eval_dir / "report.md").is_file()
+
+
+def test_two_cpu_processes_run_a_fast_dev_run_of_training(tmp_path, iosm_cache_dir):
+    """trainer=ddp with two CPU processes: Lightning re-launches train.py for rank 1, both ranks join
+    one process group, and everything lands in the one output folder."""
+    import subprocess
+    import sys
+
+    from iosm.config import REPO_ROOT
+
+    output_dir = tmp_path / "ddp"
+    command = [sys.executable, str(REPO_ROOT / "train.py"), *TINY, "trainer=ddp", "trainer.accelerator=cpu",
+               "trainer.devices=2", "trainer.fast_dev_run=true", f"paths.cache_dir={iosm_cache_dir}",
+               f"output_dir={output_dir}"]
+    finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    log = finished.stdout + finished.stderr
+    assert finished.returncode == 0, log[-3000:]
+    assert "MEMBER: 2/2" in log  # both ranks joined
+    assert {"test/sad", "train_seconds"} <= set(json.loads((output_dir / "results.json").read_text()))
+    assert not (tmp_path / "outputs").exists()  # no second run folder from the re-launched rank
