@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	@if [ -z "$$VIRTUAL_ENV" ] && [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
 	$(PYTHON) -m pip install -q --upgrade pip
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q $(TORCH_CPU)
-	$(PYTHON) -m pip install -q -e ".[dev,crf]"
+	$(PYTHON) -m pip install -q -e ".[dev]"
 	@touch $@
 
 demo: setup

@@ -101,3 +101,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny_mtm_checkpoint(tmp_path, compose_cfg) -> Path:
+    """A randomly initialised tiny MTM saved the way train.py's checkpoints store it."""
+    from hydra.utils import instantiate
+
+    from iosm.models.module import SPEC_KEY
+
+    torch.manual_seed(0)
+    net = instantiate(compose_cfg("train", ["model=mtm_tiny", "model.freeze_encoder=false"]).model.net)
+    path = tmp_path / "tiny.ckpt"
+    state_dict = {f"net.{key}": value for key, value in net.state_dict().items()}  # MTMModule's keys
+    torch.save({"state_dict": state_dict, SPEC_KEY: net.spec}, path)
+    return path

@@ -9,7 +9,6 @@ import importlib
 import shutil
 
 import pytest
-import torch
 
 from iosm.config import REPO_ROOT
 
@@ -29,20 +28,6 @@ def two_images(tmp_path_factory):
     from iosm.data.synthetic import ensure_synthetic
 
     return ensure_synthetic(tmp_path_factory.mktemp("peers") / "data", 2, 64, 3)
-
-
-@pytest.fixture
-def tiny_checkpoint(tmp_path, compose_cfg):
-    """A randomly initialised tiny MTM in train.py's checkpoint format."""
-    from hydra.utils import instantiate
-
-    from iosm.models.module import SPEC_KEY
-
-    torch.manual_seed(0)
-    net = instantiate(compose_cfg("train", ["model=mtm_tiny"]).model.net)
-    path = tmp_path / "tiny.ckpt"
-    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}, SPEC_KEY: net.spec}, path)
-    return path
 
 
 def read_csv(path):
@@ -68,14 +53,14 @@ def test_mask_quality_table(benchmarks, two_images, tmp_path):
     assert len(list((tmp_path / "masks" / "iosm_refine_opencv_color_cpu_default").glob("*.png"))) == 2
 
 
-def test_alpha_quality_table_records_a_failure(benchmarks, two_images, tmp_path, tiny_checkpoint):
+def test_alpha_quality_table_records_a_failure(benchmarks, two_images, tmp_path, tiny_mtm_checkpoint):
     refined = tmp_path / "refined"  # refined masks for one image only: the IOSM row fails on the other
     refined.mkdir()
     first = sorted((two_images / "init").iterdir())[0]
     shutil.copy(first, refined / first.name)
     out = tmp_path / "out"
     rows = benchmarks["alpha_quality"].main(["--data", str(two_images), "--out", str(out), "--tag", "tiny",
-                                             "--mtm-ckpt", str(tiny_checkpoint), "--refined", str(refined)])
+                                             "--mtm-ckpt", str(tiny_mtm_checkpoint), "--refined", str(refined)])
     by_method = {row["method"]: row for row in rows}
     assert set(by_method) == {"rough mask as alpha", "closed-form (rough-mask trimap)", "KNN (rough-mask trimap)",
                               "GrabCut -> closed-form", "closed-form (dataset trimap; reference, not trimap-free)",
@@ -93,9 +78,9 @@ def test_alpha_quality_table_records_a_failure(benchmarks, two_images, tmp_path,
     assert "Failed method runs" in (out / "peers_alpha_tiny.md").read_text()
 
 
-def test_refiner_runs_inside_alpha_quality(benchmarks, two_images, tmp_path, tiny_checkpoint):
+def test_refiner_runs_inside_alpha_quality(benchmarks, two_images, tmp_path, tiny_mtm_checkpoint):
     rows = benchmarks["alpha_quality"].main(["--data", str(two_images), "--out", str(tmp_path), "--limit", "1",
-                                             "--mtm-ckpt", str(tiny_checkpoint), *TINY_REFINE])
+                                             "--mtm-ckpt", str(tiny_mtm_checkpoint), *TINY_REFINE])
     iosm = {row["method"]: row for row in rows}["IOSM: refine (CPU default) + MTM"]
     assert iosm["ok"] == 1 and iosm["paint_passes"] >= 2
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from hydra.errors import InstantiationException
 from PIL import Image
 
@@ -199,21 +198,6 @@ def test_writer_ignores_a_duplicate_prediction(tmp_path):
         writer.write_on_batch_end(None, None, prediction, None, None, 0)
     assert manifest_lines(tmp_path) == [{"name": "a", "status": "ok", "error": None}]
     assert writer.finished_names() == {"a"}
-
-
-@pytest.fixture
-def tiny_mtm_checkpoint(tmp_path, compose_cfg) -> Path:
-    """A randomly initialised tiny MTM saved the way train.py's checkpoints store it."""
-    from hydra.utils import instantiate
-
-    from iosm.models.module import SPEC_KEY
-
-    torch.manual_seed(0)
-    net = instantiate(compose_cfg("train", ["model=mtm_tiny", "model.freeze_encoder=false"]).model.net)
-    path = tmp_path / "tiny.ckpt"
-    state_dict = {f"net.{key}": value for key, value in net.state_dict().items()}  # MTMModule's keys
-    torch.save({"state_dict": state_dict, SPEC_KEY: net.spec}, path)
-    return path
 
 
 def test_matte_stage_writes_alphas_and_cutouts(dataset, tmp_path, compose_cfg, tiny_mtm_checkpoint):
