@@ -22,12 +22,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import cv2
 import numpy as np
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
+from iosm.baselines import closed_form_alpha, trimap_from_mask
 from iosm.config import CONF_DIR, register_resolvers
 from iosm.data.io import atomic_write_text, read_alpha, read_image, read_mask
 from iosm.data.layouts import aim500_records
@@ -44,18 +44,6 @@ def compose_train(overrides: list[str]):
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
         return compose("train", overrides=overrides)
-
-
-def closed_form_from_mask(image: np.ndarray, mask: np.ndarray, band: int) -> np.ndarray:
-    """pymatting closed-form alpha from a trimap: mask eroded = 1, dilated complement = 0, the rest unknown."""
-    from pymatting import estimate_alpha_cf
-
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band + 1, 2 * band + 1))
-    binary = mask.astype(np.uint8)
-    trimap = np.full(mask.shape, 0.5)
-    trimap[cv2.erode(binary, kernel) > 0] = 1.0
-    trimap[cv2.dilate(binary, kernel) == 0] = 0.0
-    return np.clip(estimate_alpha_cf(image.astype(np.float64), trimap), 0, 1)
 
 
 def held_out(cfg, split: str = "test") -> list[dict]:
@@ -142,7 +130,7 @@ def main() -> None:
             samples = held_out(cfg)
             rows["rough mask as alpha"] = score(lambda s: s["mask"].astype(np.float64), samples)
             rows[f"closed-form (pymatting), mask +-{args.band}px trimap"] = score(
-                lambda s: closed_form_from_mask(s["image"], s["mask"], args.band), samples)
+                lambda s: closed_form_alpha(s["image"], trimap_from_mask(s["mask"], args.band)), samples)
         predictor = MattingPredictor.from_checkpoint(checkpoints[model], max_side=None)
         label = f"MTM model={model} ({results['global_step']} steps, {results['train_seconds']:.0f} s)"
         rows[label] = score(lambda s, p=predictor: p.predict(s["image"], s["mask"]), samples)
