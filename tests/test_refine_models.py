@@ -88,3 +88,15 @@ def test_an_unreachable_hub_id_says_what_to_provide(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(FileNotFoundError, match="local folder written by save_pretrained"):
         TransformersFeatures(model_path="nobody/no-such-model", device="cpu")
+
+
+def test_diffusers_paints_sizes_that_are_not_a_multiple_of_the_vae_factor(tiny_paths):
+    """The refiner paints only the image's part of a letterboxed canvas, so any size must work."""
+    from iosm.refine.inpainters.diffusers import DiffusersInpainter
+
+    painter = DiffusersInpainter(model_path=str(tiny_paths["diffusers"]), steps=STEPS, guidance=1.0, device="cpu")
+    images = torch.rand(1, 30, 44, 3, generator=torch.Generator().manual_seed(0))
+    regions = torch.zeros(1, 30, 44, dtype=torch.bool)
+    regions[:, 8:20, 10:30] = True
+    assert painter.paint(images, regions, num_samples=2, seed=0).shape == (1, 2, 30, 44, 3)
+

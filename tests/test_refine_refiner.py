@@ -110,3 +110,100 @@ def test_single_stage_ablations_run_only_that_stage(scene, stages):
         assert not (rough & ~result.mask).any()
     with pytest.raises(ValueError, match="refiner.stages"):
         _cheap(stages=["inpaint", "paint"])
+
+
+class _RecordingKMeans:
+    """The original's 2-means separator, recording the cluster count each stage asked for."""
+
+    def __init__(self):
+        from iosm.refine.separators import KMeansSeparator
+
+        self.inner, self.asked = KMeansSeparator(), []
+
+    def __call__(self, *args, clusters=None):
+        self.asked.append(clusters)
+        return self.inner(*args, clusters=clusters)
+
+
+@pytest.mark.parametrize("kind,expected", [("file", [None] * 4), ("box", [3, None, None, None]), ("points", [3, 3, 3, None])])
+def test_box_and_point_prompts_cluster_into_three_early_on(scene, kind, expected):
+    image, truth, rough = scene
+    separator = _RecordingKMeans()
+    points = np.array([[26.0, 30.0]]) if kind == "points" else None
+    _cheap(iters=4, early_stop=None, separator=separator).refine(image, rough, seed=0, prompt_kind=kind, points=points)
+    assert separator.asked == expected
+
+
+def test_point_bumps_peak_on_the_points_and_span_the_difference_range():
+    import torch
+
+    from iosm.refine.refiner import _point_bumps
+
+    difference = torch.linspace(0.5, 2.0, 40 * 30).reshape(40, 30)
+    bumps = _point_bumps(difference, torch.tensor([[15.0, 25.0]]), (10, 50, 0, 30))  # x=15, y=25 -> crop row 15
+    assert tuple(np.unravel_index(int(bumps.argmax()), bumps.shape)) == (15, 15)
+    assert bumps.max().item() == pytest.approx(2.0) and bumps.min().item() > 0.5
+
+
+def test_letterbox_padding_is_not_context(scene):
+    """An object cut by the bottom of a wide image: with the padding as context (faithful) the black
+    bars are painted into it; the default paints and crops only the image."""
+    image, truth, _ = scene
+    wide = np.concatenate([image[:, :, :], image[:, ::-1]], axis=1)[20:]  # 44 x 128, the disc cut at the top
+    wide_truth = np.concatenate([truth, truth[:, ::-1]], axis=1)[20:]
+    refiner = _cheap(iters=2, early_stop=None)
+    records = refiner.refine(wide, wide_truth, seed=0, record_steps=True)
+    box = records.letterbox.content_box
+    assert box[0] > 0  # the image is letterboxed
+    painted = records.steps[0].painted[0]
+    padding_rows = np.r_[0 : box[0], box[1] : SIZE]
+    assert np.array_equal(painted[padding_rows], records.canvas_image[padding_rows])  # padding untouched
+
+
+
+class _RecordingPainter(OpenCVInpainter):
+    """OpenCV's Telea fill, recording the regions it was asked to paint."""
+
+    def __init__(self):
+        super().__init__(methods=["telea"])
+        self.regions = []
+
+    def _paint(self, images, regions, num_samples, seed):
+        self.regions.append(regions[0].cpu().numpy())
+        return super()._paint(images, regions, num_samples, seed)
+
+
+@pytest.mark.parametrize("faithful", [True, False])
+def test_point_prompts_start_from_the_whole_canvas_only_when_faithful(scene, faithful):
+    image, truth, _ = scene
+    hull = np.zeros((SIZE, SIZE), bool)
+    hull[24:36, 20:32] = True
+    painter = _RecordingPainter()
+    refiner = Refiner(inpainter=painter, features=ColorFeatures(), size=SIZE, crf=None, iters=1, faithful=faithful,
+                      separator=_RecordingKMeans())
+    refiner.refine(image, hull, seed=0, prompt_kind="points", points=np.array([[26.0, 30.0]]))
+    first_region = painter.regions[0]
+    assert first_region.all() == faithful  # the original paints everything; the default the grown hull
+    assert faithful or not first_region[0, 0]
+
+
+def test_the_module_hands_a_point_prompts_clicks_to_the_refiner(scene, tmp_path):
+    import json
+
+    from iosm.refine.module import RefineModule
+    from iosm.refine.prompts import PointsPrompt
+
+    class SpyRefiner(Refiner):
+        def refine(self, image, initial_mask, **kwargs):
+            self.kwargs = kwargs
+            return super().refine(image, initial_mask, **kwargs)
+
+    image, truth, _ = scene
+    annotations = tmp_path / "clicks.json"
+    annotations.write_text(json.dumps({"disc": {"points": [[26, 30], [20, 26]]}}))
+    refiner = SpyRefiner(inpainter=OpenCVInpainter(methods=["telea"]), features=ColorFeatures(), size=SIZE, crf=None, iters=2)
+    module = RefineModule(refiner=refiner, prompt=PointsPrompt(annotations=str(annotations)))
+    outcome = module.predict_step({"name": "disc", "image": image, "error": None, "alpha": truth})
+    assert outcome.ok, outcome.entry
+    assert refiner.kwargs["prompt_kind"] == "points"
+    assert np.array_equal(refiner.kwargs["points"], [[26, 30], [20, 26]])

@@ -35,11 +35,14 @@ class Letterbox:
         return cls(size, image_height, image_width, height, width, (size - height) // 2, (size - width) // 2)
 
     @property
-    def content(self) -> torch.Tensor:
-        """``(size, size)`` float mask of the canvas pixels that show the image (not padding)."""
-        inside = torch.zeros(self.size, self.size)
-        inside[self.top : self.top + self.height, self.left : self.left + self.width] = 1.0
-        return inside
+    def content_box(self) -> tuple[int, int, int, int]:
+        """(top, bottom, left, right) of the canvas pixels that show the image."""
+        return self.top, self.top + self.height, self.left, self.left + self.width
+
+    def points_to_canvas(self, points_xy: np.ndarray) -> np.ndarray:
+        """(P, 2) x/y image pixels -> (P, 2) x/y canvas pixels."""
+        scale = np.array([self.width / self.image_width, self.height / self.image_height])
+        return np.asarray(points_xy, dtype=np.float64) * scale + np.array([self.left, self.top])
 
     def image_to_canvas(self, image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
         """``(H, W, 3)`` float [0, 1] -> ``(size, size, 3)`` float tensor, area-resized, zero-padded."""

@@ -39,14 +39,15 @@ class GraphCutSeparator:
     """iterations: GrabCut's EM rounds per crop; margin: the band around the current boundary that may
     change, as a fraction of the crop's long side (pixels further inside or outside stay definite)."""
 
-    def __init__(self, *, iterations: int = 3, margin: float = 0.025, seed: int = 0) -> None:
+    def __init__(self, *, iterations: int = 3, margin: float = 0.025, core_margin: float | None = None, seed: int = 0) -> None:
         if not 0 < margin < 0.5:
             raise ValueError(f"separator.margin: expected a fraction of the crop in (0, 0.5), got {margin}")
         self.iterations = iterations
         self.margin = margin
+        self.core_margin = core_margin
         self.seed = seed
 
-    def __call__(self, differences, painted, stage, images, foregrounds) -> list[torch.Tensor]:
+    def __call__(self, differences, painted, stage, images, foregrounds, *, clusters: int | None = None) -> list[torch.Tensor]:
         labels = []
         for difference, region, image, foreground in zip(differences, painted, images, foregrounds):
             keep = self._crop(difference.cpu().numpy(), region.cpu().numpy(), image.cpu().numpy(), foreground.cpu().numpy(), stage)
@@ -69,6 +70,10 @@ class GraphCutSeparator:
             # probable, and definite only where painting it away changed it (a wide leak is not).
             proposal = np.where(uncertain, changed & foreground, foreground)
             definite = core & changed
+            if self.core_margin is not None:
+                deep_radius = max(2, round(self.core_margin * max(foreground.shape)))
+                deep_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * deep_radius + 1, 2 * deep_radius + 1))
+                definite |= cv2.erode(foreground.astype(np.uint8), deep_kernel).astype(bool)
         else:  # band pixels the painting reproduced may join, near the current boundary only
             proposal = foreground | (uncertain & ~changed)
             definite = core

@@ -53,8 +53,10 @@ class RefineModule(LightningModule):
 
     Args:
         refiner: :class:`iosm.refine.refiner.Refiner` (``refine(image, initial_mask, seed=,
-            record_steps=)``); it rejects empty, full and tiny inputs with its own message.
-        prompt: :class:`iosm.refine.prompts.base.Prompt`, ``initial_mask(image, name)`` -> (H, W) bool.
+            record_steps=, prompt_kind=, points=)``); it rejects empty, full and tiny inputs with its
+            own message.
+        prompt: :class:`iosm.refine.prompts.base.Prompt`, ``prepare(image, name)`` -> a
+            :class:`iosm.refine.prompts.base.PromptInput` (the initial mask, the kind, points).
         matte: optional, ``predict(image, mask) -> alpha`` (H, W) float in [0, 1].
         save_steps: keep the refiner's per-iteration records for the writer's panels.
         seed: the refiner's seed, the same for every image, so that an image's result does not
@@ -97,8 +99,10 @@ class RefineModule(LightningModule):
             raise ImageReadError(item["error"])
         image = item["image"]
         entry.update(height=image.shape[0], width=image.shape[1])
-        initial_mask = np.asarray(self.prompt.initial_mask(image, item["name"]), dtype=bool)
-        result = self.refiner.refine(image, initial_mask, seed=self.seed, record_steps=self.save_steps)
+        prompt = self.prompt.prepare(image, item["name"])
+        initial_mask = prompt.mask
+        result = self.refiner.refine(image, initial_mask, seed=self.seed, record_steps=self.save_steps,
+                                     prompt_kind=prompt.kind, points=prompt.points)
         refined_mask = np.asarray(result.mask, dtype=bool)
         entry.update(inpaint_calls=int(result.inpaint_calls), feature_calls=int(result.feature_calls),
                      iterations=int(result.iterations))

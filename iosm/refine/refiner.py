@@ -7,6 +7,14 @@ band pixels the painting reproduced. ``faithful=True`` runs the original's sched
 empty mask is an error, all iterations run); the default runs one batched painting call of
 ``samples`` per stage, un-pads, returns the last non-empty mask if a stage removes everything and
 stops early once a full inpaint+outpaint cycle changes fewer than ``early_stop`` of the pixels.
+
+Prompt details of the original (PaintSeg's ``predict_mask``): a box prompt clusters into 3 in the first
+iteration and a point prompt in the first three (the kept cluster is still the largest / smallest
+centre); point prompts add (even) or subtract (odd) Gaussian bumps centred on the points to every
+crop's difference, scaled to its range and weighted ``0.2 - 0.04 i`` (clamped at 0 unless
+``faithful``: the original's weight turns negative after five iterations). With ``faithful`` a point
+prompt also starts from the whole canvas, outpaints the whole background and lets even stages grow
+the mask within a 25x25 square, as the original does; otherwise it starts from the prompt's mask.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from iosm.refine.morphology import close_mask, dilate, open_mask
 from iosm.refine.separators import INPAINT, OUTPAINT, KMeansSeparator
 
 MIN_IMAGE_SIDE = 8  # below this there is no context to paint from and no crop to compare
+POINT_CONSTRAINT_SIZE = 25  # the original's growth square for point prompts (5 otherwise)
 
 
 @dataclass
@@ -63,15 +72,41 @@ def _bounding_box(mask: torch.Tensor) -> tuple[float, float, float, float]:
     return rows[0].item(), rows[-1].item() + 1, cols[0].item(), cols[-1].item() + 1
 
 
-def _scaled_box(box: tuple[float, float, float, float], factor: float, shift: tuple[int, int], size: int) -> tuple[int, int, int, int]:
-    """The box scaled by ``factor`` about its centre, shifted, clamped to the canvas, at least 8 px."""
+def _scaled_box(box: tuple[float, float, float, float], factor: float, shift: tuple[int, int], area: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """The box scaled by ``factor`` about its centre, shifted, clamped to ``area`` (top, bottom, left,
+    right), at least 8 px."""
     top, bottom, left, right = box
+    area_top, area_bottom, area_left, area_right = area
     centre_y, centre_x = (top + bottom) / 2 + shift[0], (left + right) / 2 + shift[1]
     half_h = max(factor * (bottom - top) / 2, MIN_IMAGE_SIDE / 2)
     half_w = max(factor * (right - left) / 2, MIN_IMAGE_SIDE / 2)
-    y0, y1 = int(max(0, round(centre_y - half_h))), int(min(size, round(centre_y + half_h)))
-    x0, x1 = int(max(0, round(centre_x - half_w))), int(min(size, round(centre_x + half_w)))
+    y0, y1 = int(max(area_top, round(centre_y - half_h))), int(min(area_bottom, round(centre_y + half_h)))
+    x0, x1 = int(max(area_left, round(centre_x - half_w))), int(min(area_right, round(centre_x + half_w)))
     return y0, max(y1, y0 + 1), x0, max(x1, x0 + 1)
+
+
+@dataclass(frozen=True)
+class _StagePrompt:
+    """What a stage takes from the prompt: ``clusters`` (None = the separator's own), ``points`` (P, 2)
+    x/y canvas pixels or None, and the weight of their bumps."""
+
+    clusters: int | None
+    points: torch.Tensor | None
+    bump_weight: float
+
+
+def _point_bumps(difference: torch.Tensor, points: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
+    """Sum of Gaussians (sigma = (crop height + width) / 5) centred on the points, in the crop's frame,
+    rescaled to the difference's range as the original does (``g * (max - min) + min``)."""
+    y0, y1, x0, x1 = box
+    rows = torch.arange(y0, y1, dtype=torch.float32, device=difference.device)[:, None]
+    cols = torch.arange(x0, x1, dtype=torch.float32, device=difference.device)[None, :]
+    sigma = ((y1 - y0) + (x1 - x0)) / 5
+    bumps = torch.zeros_like(difference)
+    for x, y in points.tolist():
+        bumps += torch.exp(-((rows - y) ** 2 + (cols - x) ** 2) / (2 * sigma**2))
+    low, high = difference.min(), difference.max()
+    return bumps * (high - low) + low
 
 
 class Refiner:
@@ -141,18 +176,39 @@ class Refiner:
         self.device = torch.device(device)
 
     # -- public -------------------------------------------------------------------------------
-    def refine(self, image: np.ndarray, initial_mask: np.ndarray, *, seed: int = 0, record_steps: bool = False) -> RefineResult:
-        """Refine ``initial_mask`` (H, W) bool for ``image`` (H, W, 3) float [0, 1]; see :class:`RefineResult`."""
+    def refine(
+        self,
+        image: np.ndarray,
+        initial_mask: np.ndarray,
+        *,
+        seed: int = 0,
+        record_steps: bool = False,
+        prompt_kind: str = "file",
+        points: np.ndarray | None = None,
+    ) -> RefineResult:
+        """Refine ``initial_mask`` (H, W) bool for ``image`` (H, W, 3) float [0, 1]; see :class:`RefineResult`.
+
+        prompt_kind: the prompt that made the mask (``box`` and ``points`` change the clustering);
+        points: (P, 2) x/y image pixels of a point prompt (Gaussian bumps on the differences).
+        """
         self._check_inputs(image, initial_mask)
         letterbox = Letterbox.fit(image.shape[0], image.shape[1], self.size)
         canvas = letterbox.image_to_canvas(image, self.device)
         foreground = letterbox.mask_to_canvas(initial_mask, self.device)
         if not foreground.any():  # a speck that vanished on the canvas
             raise ValueError(f"initial_mask: its {int(initial_mask.sum())} pixels vanish on the {self.size}px canvas; raise refiner.size")
+        canvas_points = None
+        if points is not None:
+            canvas_points = torch.as_tensor(letterbox.points_to_canvas(points), dtype=torch.float32, device=self.device).reshape(-1, 2)
+            if self.faithful:  # the original's point prompt starts from everything
+                foreground = torch.ones_like(foreground)
         painter_passes = self._painter_passes()
         feature_passes = self.features.forward_passes
         generator = np.random.default_rng(seed)
-        valid = self._valid_box(foreground)
+        # The original paints and crops the whole canvas, letterbox padding included: black padding
+        # then poses as context (an object cut by the frame gets painted black and looks removable).
+        area = (0, self.size, 0, self.size) if self.faithful else letterbox.content_box
+        valid = self._valid_box(foreground, area)
         box = None
         steps: list[RefineStep] = []
         cycle_start = foreground
@@ -161,7 +217,8 @@ class Refiner:
             stage = self.stages[iteration % len(self.stages)]
             if stage == INPAINT or box is None:  # outpaint stages reuse the last inpaint stage's box
                 box = _bounding_box(foreground > 0)
-            updated, record = self._stage(canvas, foreground, box, valid, stage, generator, seed * 1009 + iteration)
+            prompt = _StagePrompt(self._clusters(prompt_kind, points is not None, iteration), canvas_points, self._bump_weight(iteration))
+            updated, record = self._stage(canvas, foreground, box, valid, area, stage, generator, seed * 1009 + iteration, prompt)
             iterations += 1
             if not updated.any():
                 if self.faithful:  # the original crashes on the next bounding box
@@ -207,46 +264,69 @@ class Refiner:
         if initial_mask.all():
             raise ValueError("initial_mask covers the whole image: there is no background to paint from (use a tighter prompt)")
 
-    def _valid_box(self, foreground: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _clusters(prompt_kind: str, has_points: bool, iteration: int) -> int | None:
+        """The original's k-means cluster count for this iteration; None = the separator's own."""
+        if prompt_kind == "box" and iteration < 1:
+            return 3
+        if has_points and iteration < 3:
+            return 3
+        return None
+
+    def _bump_weight(self, iteration: int) -> float:
+        weight = 0.2 - 0.04 * iteration
+        return weight if self.faithful else max(weight, 0.0)
+
+    def _valid_box(self, foreground: torch.Tensor, area: tuple[int, int, int, int]) -> torch.Tensor:
         """(size, size) float: the initial mask's box scaled ``valid_box_scale`` about its centre."""
-        y0, y1, x0, x1 = _scaled_box(_bounding_box(foreground > 0), self.valid_box_scale, (0, 0), self.size)
+        y0, y1, x0, x1 = _scaled_box(_bounding_box(foreground > 0), self.valid_box_scale, (0, 0), area)
         valid = torch.zeros_like(foreground)
         valid[y0:y1, x0:x1] = 1.0
         return valid
 
-    def _paint(self, canvas: torch.Tensor, region: torch.Tensor, painter: Inpainter, stage_seed: int, count: int, per_sample: bool) -> torch.Tensor:
-        """(S, size, size, 3) composited samples: one batched call, or one call per sample when
-        ``per_sample`` (the faithful inpaint stage: the original re-paints inside its crop loop)."""
-        images, regions = canvas[None], region[None].bool()
+    def _paint(self, canvas, region, area, painter: Inpainter, stage_seed: int, count: int, per_sample: bool) -> torch.Tensor:
+        """(S, size, size, 3) composited samples of the canvas ``area``: one batched call, or one call
+        per sample when ``per_sample`` (the faithful inpaint stage: the original re-paints inside its
+        crop loop)."""
+        y0, y1, x0, x1 = area
+        images, regions = canvas[None, y0:y1, x0:x1], region[None, y0:y1, x0:x1].bool()
         if per_sample:
             painted = torch.cat([painter.paint(images, regions, num_samples=1, seed=stage_seed * 31 + k)[0] for k in range(count)])
         else:
             painted = painter.paint(images, regions, num_samples=count, seed=stage_seed)[0]
-        painted = painted.to(self.device)
+        samples = canvas[None].repeat(count, 1, 1, 1)
+        samples[:, y0:y1, x0:x1] = painted.to(self.device)
         weight = region[None, ..., None].float()
-        return weight * painted + (1 - weight) * canvas[None]
+        return weight * samples + (1 - weight) * canvas[None]
 
-    def _stage(self, canvas, foreground, box, valid, stage, generator, stage_seed):
+    def _stage(self, canvas, foreground, box, valid, area, stage, generator, stage_seed, prompt: _StagePrompt):
         """One iteration: paint, compare crops, separate, constrain, clean. Returns the new foreground
         (size, size) float {0, 1} and the (painted, difference) record."""
         background = 1.0 - foreground
+        original_points = self.faithful and prompt.points is not None
+        constraint_size = POINT_CONSTRAINT_SIZE if original_points else self.constraint_size
         if stage == INPAINT:
             region, painter = dilate(foreground, 3, "cross", self.inpaint_dilation), self.inpainter
+        elif original_points:  # the original outpaints the whole background for point prompts
+            region, painter = background, self.outpainter
         else:
             region, painter = background * dilate(foreground, self.band_size, "cross"), self.outpainter
         count = len(self.crop_factors) if self.faithful else self.samples
-        painted = self._paint(canvas, region, painter, stage_seed, count, per_sample=self.faithful and stage == INPAINT)
+        painted = self._paint(canvas, region, area, painter, stage_seed, count, per_sample=self.faithful and stage == INPAINT)
         boxes = [
-            _scaled_box(box, factor, tuple(generator.integers(-self.crop_jitter, self.crop_jitter, 2)) if self.crop_jitter else (0, 0), self.size)
+            _scaled_box(box, factor, tuple(generator.integers(-self.crop_jitter, self.crop_jitter, 2)) if self.crop_jitter else (0, 0), area)
             for factor in self.crop_factors
         ]
         differences = self._differences(canvas, painted, boxes)
         if self.crf is not None:
             differences = [self._blend_crf(canvas[y0:y1, x0:x1], d) for d, (y0, y1, x0, x1) in zip(differences, boxes)]
+        if prompt.points is not None:
+            sign = 1.0 if stage == INPAINT else -1.0
+            differences = [d + sign * prompt.bump_weight * _point_bumps(d, prompt.points, b) for d, b in zip(differences, boxes)]
         regions = [region[y0:y1, x0:x1] > 0 for (y0, y1, x0, x1) in boxes]
         crops = [canvas[y0:y1, x0:x1] for (y0, y1, x0, x1) in boxes]
         current = [foreground[y0:y1, x0:x1] > 0 for (y0, y1, x0, x1) in boxes]
-        labels = self.separator(differences, regions, stage, crops, current)
+        labels = self.separator(differences, regions, stage, crops, current, clusters=prompt.clusters)
         votes, counts = torch.zeros_like(foreground), torch.zeros_like(foreground)
         summed_difference = torch.zeros_like(foreground)
         for (y0, y1, x0, x1), label, difference in zip(boxes, labels, differences):
@@ -255,9 +335,9 @@ class Refiner:
             summed_difference[y0:y1, x0:x1] += difference
         updated = votes / counts.clamp_min(1) * valid
         if stage == INPAINT:  # the object may only shrink, or grow a few pixels
-            updated = updated * dilate(foreground, self.constraint_size)
+            updated = updated * dilate(foreground, constraint_size)
         else:  # only band pixels next to the object may join it
-            updated = dilate(foreground, self.constraint_size) * updated * background + foreground
+            updated = dilate(foreground, constraint_size) * updated * background + foreground
         updated = (updated >= 0.5).float()
         updated = updated * open_mask(updated, self.clean_size)  # remove specks
         updated = close_mask(updated, self.clean_size)  # fill small holes

@@ -6,7 +6,9 @@ reproduced them). :class:`KMeansSeparator` is the original's rule: k-means over 
 of all crops together, keeping the cluster with the largest (inpaint) or smallest (outpaint) centre.
 Every separator maps ``differences``, a list of K (h_k, w_k) float tensors, ``painted``, the matching
 (h_k, w_k) bool regions that were painted, the stage, and the crops' ``images`` (h_k, w_k, 3) float
-[0, 1] and current ``foregrounds`` (h_k, w_k) bool, to a list of K (h_k, w_k) float {0, 1}.
+[0, 1] and current ``foregrounds`` (h_k, w_k) bool, to a list of K (h_k, w_k) float {0, 1}. The keyword
+``clusters`` is the original's cluster count for this iteration (3 early on for box and point prompts),
+None for the separator's own; separators that do not cluster ignore it.
 """
 
 from __future__ import annotations
@@ -29,14 +31,14 @@ class KMeansSeparator:
         self.max_points = max_points
         self.seed = seed
 
-    def __call__(self, differences, painted, stage, images=None, foregrounds=None) -> list[torch.Tensor]:
+    def __call__(self, differences, painted, stage, images=None, foregrounds=None, *, clusters: int | None = None) -> list[torch.Tensor]:
         values = torch.cat([d.flatten() for d in differences])
         if self.log:
             scale = values[values > 0].median() if (values > 0).any() else values.new_tensor(1.0)
             values = torch.log1p(values / scale)
         # Fit on an evenly strided subset (the clustering of 1-D values needs no more), label all.
         stride = max(1, values.numel() // self.max_points)
-        fitted = kmeans(values[::stride, None], min(self.k, values[::stride].numel()), seed=self.seed)
+        fitted = kmeans(values[::stride, None], min(clusters or self.k, values[::stride].numel()), seed=self.seed)
         centers = fitted.centers[:, 0]
         keep = centers.argmax() if stage == INPAINT else centers.argmin()
         labels = (values[:, None] - centers[None]).abs().argmin(1) == keep

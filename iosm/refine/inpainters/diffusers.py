@@ -9,6 +9,7 @@ hook adds the batch size of every call: steps x samples x 2 with classifier-free
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from iosm.refine.devices import check_model_path, load_error, resolve_device, resolve_dtype
 from iosm.refine.inpainters.base import Inpainter
@@ -72,24 +73,27 @@ class DiffusersInpainter(Inpainter):
 
     def _paint(self, images: torch.Tensor, regions: torch.Tensor, num_samples: int, seed: int) -> torch.Tensor:
         count, height, width, _ = images.shape
+        # The latents are 1/scale of the image: paint at the nearest multiple, resize back.
         scale = getattr(self.pipeline, "vae_scale_factor", 8)
-        if height % scale or width % scale:
-            raise ValueError(f"images: {width}x{height} px is not a multiple of the VAE's factor {scale}; use refiner.size % {scale} == 0")
-        # (N, H, W, 3) -> (N * S, 3, H, W); sample s of image n is row n * S + s.
-        pixels = images.permute(0, 3, 1, 2).repeat_interleave(num_samples, 0).to(self.device, self.pipeline.dtype)
-        masks = regions[:, None].float().repeat_interleave(num_samples, 0).to(self.device, self.pipeline.dtype)
+        paint_size = (max(scale, round(height / scale) * scale), max(scale, round(width / scale) * scale))
+        # (N, H, W, 3) -> (N * S, 3, H', W'); sample s of image n is row n * S + s.
+        pixels = F.interpolate(images.permute(0, 3, 1, 2), paint_size, mode="bilinear", align_corners=False)
+        pixels = pixels.repeat_interleave(num_samples, 0).to(self.device, self.pipeline.dtype)
+        masks = F.interpolate(regions[:, None].float(), paint_size, mode="nearest")
+        masks = masks.repeat_interleave(num_samples, 0).to(self.device, self.pipeline.dtype)
         generators = [torch.Generator(self.device).manual_seed(seed * 1_000_003 + row) for row in range(pixels.shape[0])]
         with torch.inference_mode():
             painted = self.pipeline(
                 prompt=[self.prompt] * pixels.shape[0],
                 image=pixels,
                 mask_image=masks,
-                height=height,
-                width=width,
+                height=paint_size[0],
+                width=paint_size[1],
                 num_inference_steps=self.steps,
                 guidance_scale=self.guidance,
                 generator=generators,
                 output_type="pt",
             ).images
-        painted = painted.float().permute(0, 2, 3, 1).reshape(count, num_samples, height, width, 3)
+        painted = F.interpolate(painted.float(), (height, width), mode="bilinear", align_corners=False)
+        painted = painted.permute(0, 2, 3, 1).reshape(count, num_samples, height, width, 3)
         return painted.to(images.device)

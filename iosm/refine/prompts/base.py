@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from iosm.data.io import find_by_stem, read_mask
+
+
+@dataclass
+class PromptInput:
+    """What a prompt hands the refiner: the initial ``mask`` (H, W) bool, the prompt's ``kind`` (box and
+    point prompts change the original's clustering) and, for point prompts, the ``points`` (P, 2) x/y
+    image pixels, which the original also uses inside the loop."""
+
+    mask: np.ndarray
+    kind: str
+    points: np.ndarray | None = None
 
 
 class Prompt:
@@ -24,6 +36,10 @@ class Prompt:
 
     def initial_mask(self, image: np.ndarray, name: str) -> np.ndarray:
         raise NotImplementedError
+
+    def prepare(self, image: np.ndarray, name: str) -> PromptInput:
+        """The refiner's input for this image (the initial mask, plus what else the prompt knows)."""
+        return PromptInput(np.asarray(self.initial_mask(image, name), dtype=bool), self.kind)
 
 
 class MaskFolder:

@@ -3,7 +3,9 @@ turned into the region the refiner starts from.
 
 PaintSeg's sparse prompts: a box is filled as is; points and a scribble are spread to their convex
 hull grown by ``margin`` (a fraction of the image's long side), since the loop shrinks a mask far more
-easily than it grows one (an odd stage adds at most a few pixels).
+easily than it grows one (an odd stage adds at most a few pixels). Point prompts also hand the refiner
+their points, which the original adds as Gaussian bumps to the difference maps (and with
+``refiner.faithful=true`` starts from the whole canvas, as the original does).
 Deriving from a mask (``prompt.dir``) reproduces the paper's protocol of simulated user input.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from iosm.refine.prompts.base import MaskFolder, Prompt, mask_source, non_empty
+from iosm.refine.prompts.base import MaskFolder, Prompt, PromptInput, mask_source, non_empty
 
 
 def _hull_mask(points_xy: np.ndarray, shape: tuple[int, int], margin: float) -> np.ndarray:
@@ -75,7 +77,11 @@ class PointsPrompt(_SparsePrompt):
         return np.stack([cols[chosen], rows[chosen]], axis=1).astype(np.float64)
 
     def initial_mask(self, image: np.ndarray, name: str) -> np.ndarray:
-        return _hull_mask(self.points(name, image.shape[:2]), image.shape[:2], self.margin)
+        return self.prepare(image, name).mask
+
+    def prepare(self, image: np.ndarray, name: str) -> PromptInput:
+        points = self.points(name, image.shape[:2])
+        return PromptInput(_hull_mask(points, image.shape[:2], self.margin), self.kind, points)
 
 
 class ScribblePrompt(_SparsePrompt):
