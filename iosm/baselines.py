@@ -58,9 +58,10 @@ def knn_alpha(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
     return np.clip(alpha, 0.0, 1.0).astype(np.float32)
 
 
-def grabcut_mask(image: np.ndarray, mask: np.ndarray, radius: int | None = None, iterations: int = 5) -> np.ndarray:
+def grabcut_mask(image: np.ndarray, mask: np.ndarray, radius: int | None = None, iterations: int = 5, seed: int = 0) -> np.ndarray:
     """GrabCut initialised from a rough mask: probable foreground inside, probable background
-    outside, definite labels farther than ``radius`` px from the mask's boundary."""
+    outside, definite labels farther than ``radius`` px from the mask's boundary. Seeded (its colour
+    models start from k-means on OpenCV's global RNG)."""
     radius = band_radius(mask, fraction=0.05) if radius is None else radius
     if not mask.any() or mask.all():
         return mask.copy()
@@ -72,6 +73,7 @@ def grabcut_mask(image: np.ndarray, mask: np.ndarray, radius: int | None = None,
     image_u8 = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
     bgd_model = np.zeros((1, 65), np.float64)
     fgd_model = np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(seed)
     cv2.grabCut(image_u8[..., ::-1].copy(), labels, None, bgd_model, fgd_model, iterations, cv2.GC_INIT_WITH_MASK)
     return (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
 

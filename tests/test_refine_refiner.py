@@ -207,3 +207,32 @@ def test_the_module_hands_a_point_prompts_clicks_to_the_refiner(scene, tmp_path)
     assert outcome.ok, outcome.entry
     assert refiner.kwargs["prompt_kind"] == "points"
     assert np.array_equal(refiner.kwargs["points"], [[26, 30], [20, 26]])
+
+
+def test_polish_redraws_a_blocky_boundary_along_the_image_edge(scene):
+    """A mask upsampled from a coarse canvas is blocky; GrabCut in a narrow band snaps it to the disc."""
+    from iosm.refine.polish import GrabCutPolish
+
+    image, truth, _ = scene
+    blocky = np.kron(truth[::8, ::8], np.ones((8, 8), bool))  # the disc at 1/8 resolution, brought back
+    polished = GrabCutPolish(band=0.1)(image, blocky)
+    assert _iou(polished, truth) > _iou(blocky, truth) + 0.05
+    with pytest.raises(ValueError, match="refiner.polish.band"):
+        GrabCutPolish(band=0.0)
+
+
+def test_polish_runs_only_on_images_larger_than_the_canvas_and_never_when_faithful(scene, default_refiner):
+    image, truth, rough = scene
+    calls = []
+
+    def polish(image, mask):
+        calls.append(image.shape[:2])
+        return mask
+
+    assert default_refiner.polish is not None
+    _cheap(iters=2, polish=polish).refine(image, rough, seed=0)  # 64 px on the 64 px canvas
+    assert calls == []
+    big_image, big_rough = np.kron(image, np.ones((2, 2, 1), np.float32)), np.kron(rough, np.ones((2, 2), bool))
+    _cheap(iters=2, polish=polish).refine(big_image, big_rough, seed=0)
+    assert calls == [(2 * SIZE, 2 * SIZE)]
+    assert _cheap(faithful=True, polish=polish).polish is None

@@ -7,8 +7,10 @@ difference only *proposes* labels (log-difference above its Otsu threshold over 
 and a contrast-sensitive smoothness term:
 
 - inpaint stage: near the current boundary (``margin``), painted object pixels the painting did not
-  change are proposed as background; deeper in, the object is probable foreground, and definite only
-  where painting it away changed it (so a wide leak that looks like its surroundings can still go);
+  change are proposed as background; deeper in, the object is probable foreground, and definite
+  where painting it away changed it, or deeper than ``core_margin`` unless the painting reproduced
+  it (so a leak that looks like its surroundings can still go, but a large object part merely
+  coloured like the background, a dark hat before dark stripes, is not handed to GrabCut whole);
 - outpaint stage: band pixels near the boundary that the painting reproduced are proposed as object;
 - pixels beyond ``margin`` outside the object and not painted are definite background.
 
@@ -35,16 +37,29 @@ def _otsu(values: np.ndarray) -> float:
     return float(centres[np.argmax(between)])
 
 
+def _disk(radius: int, mask: np.ndarray, operation) -> np.ndarray:
+    """``operation`` (cv2.erode / cv2.dilate) of a bool mask by a disc of ``radius`` px."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return operation(mask.astype(np.uint8), kernel).astype(bool)
+
+
 class GraphCutSeparator:
     """iterations: GrabCut's EM rounds per crop; margin: the band around the current boundary that may
-    change, as a fraction of the crop's long side (pixels further inside or outside stay definite)."""
+    change, as a fraction of the crop's long side (pixels further inside or outside stay definite);
+    core_margin: object pixels deeper than this fraction are definite foreground on inpaint stages
+    unless painting reproduced them (difference below ``reproduced`` x the painted region's median:
+    the core of a wide leak); None: definite only where painting changed them."""
 
-    def __init__(self, *, iterations: int = 3, margin: float = 0.025, core_margin: float | None = None, seed: int = 0) -> None:
+    def __init__(self, *, iterations: int = 3, margin: float = 0.025, core_margin: float | None = 0.03, reproduced: float = 0.5,
+                 seed: int = 0) -> None:
         if not 0 < margin < 0.5:
             raise ValueError(f"separator.margin: expected a fraction of the crop in (0, 0.5), got {margin}")
+        if core_margin is not None and not 0 < core_margin < 0.5:
+            raise ValueError(f"separator.core_margin: expected a fraction of the crop in (0, 0.5) or null, got {core_margin}")
         self.iterations = iterations
         self.margin = margin
         self.core_margin = core_margin
+        self.reproduced = reproduced
         self.seed = seed
 
     def __call__(self, differences, painted, stage, images, foregrounds, *, clusters: int | None = None) -> list[torch.Tensor]:
@@ -61,9 +76,8 @@ class GraphCutSeparator:
         evidence = np.log1p(difference / max(np.median(difference[region]), 1e-12))
         changed = evidence > _otsu(evidence[region])
         radius = max(2, round(self.margin * max(foreground.shape)))
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-        core = cv2.erode(foreground.astype(np.uint8), kernel).astype(bool)
-        outside = ~cv2.dilate(foreground.astype(np.uint8), kernel).astype(bool)
+        core = _disk(radius, foreground, cv2.erode)
+        outside = ~_disk(radius, foreground, cv2.dilate)
         uncertain = region & ~core & ~outside  # the current boundary's neighbourhood
         if stage == INPAINT:
             # Near the boundary, painted pixels follow the difference; deeper in, the object stays
@@ -71,9 +85,8 @@ class GraphCutSeparator:
             proposal = np.where(uncertain, changed & foreground, foreground)
             definite = core & changed
             if self.core_margin is not None:
-                deep_radius = max(2, round(self.core_margin * max(foreground.shape)))
-                deep_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * deep_radius + 1, 2 * deep_radius + 1))
-                definite |= cv2.erode(foreground.astype(np.uint8), deep_kernel).astype(bool)
+                deep = _disk(max(2, round(self.core_margin * max(foreground.shape))), foreground, cv2.erode)
+                definite |= deep & (difference > self.reproduced * np.median(difference[region]))
         else:  # band pixels the painting reproduced may join, near the current boundary only
             proposal = foreground | (uncertain & ~changed)
             definite = core

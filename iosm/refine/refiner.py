@@ -1,12 +1,15 @@
 """Mask refinement by inpaint-outpaint synergy (IOSM Stage 1, built on PaintSeg): ALGORITHM.md steps 1-8.
 
-By default (``stages`` = inpaint, outpaint) even iterations paint the object away (inpaint the dilated mask) and keep the pixels whose features
-changed; odd iterations paint a band just outside the object from its context (outpaint) and add the
-band pixels the painting reproduced. ``faithful=True`` runs the original's schedule and behaviour
-(one painting call per crop, the canvas stretched back without removing the letterbox padding, an
-empty mask is an error, all iterations run); the default runs one batched painting call of
-``samples`` per stage, un-pads, returns the last non-empty mask if a stage removes everything and
-stops early once a full inpaint+outpaint cycle changes fewer than ``early_stop`` of the pixels.
+By default (``stages`` = inpaint, outpaint) even iterations paint the object away (inpaint the
+dilated mask) and keep the pixels whose features changed; odd iterations paint a band just outside
+the object from its context (outpaint) and add the band pixels the painting reproduced.
+``faithful=True`` runs the original's schedule and behaviour (one painting call per crop, the whole
+canvas painted and cropped and stretched back with its letterbox padding, an empty mask is an error,
+all iterations run). The default runs one batched painting call of ``samples`` per stage, paints and
+crops only the image's part of the canvas (black padding would pose as background next to an object
+cut by the frame), un-pads, returns the last non-empty mask if a stage removes everything, stops
+early once a full inpaint+outpaint cycle changes fewer than ``early_stop`` of the pixels, and, for
+an image larger than the canvas, re-decides the boundary at the image's own resolution (``polish``).
 
 Prompt details of the original (PaintSeg's ``predict_mask``): a box prompt clusters into 3 in the first
 iteration and a point prompt in the first three (the kept cluster is still the largest / smallest
@@ -26,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from iosm.refine.canvas import Letterbox
+from iosm.refine.devices import resolve_device
 from iosm.refine.features.base import FeatureExtractor
 from iosm.refine.inpainters.base import Inpainter
 from iosm.refine.morphology import close_mask, dilate, open_mask
@@ -115,9 +119,12 @@ class Refiner:
 
     inpainter: paints the foreground away (even stages); outpainter: paints the band outside the
     object (odd stages), default the inpainter. separator: turns difference maps into keep-labels
-    (default: the feature backend's own, else the original's 2-means). crf: optional :mod:`iosm.refine.crf` smoother blended with
-    weight ``crf_weight`` into each crop's difference. samples: painted samples per stage in the
-    improved schedule (crop k uses sample k mod samples); ignored when ``faithful`` (one per crop).
+    (default: the feature backend's own, else the original's 2-means). crf: optional
+    :mod:`iosm.refine.crf` smoother blended with weight ``crf_weight`` into each crop's difference.
+    polish: optional last step on the mask at the image's size when the image is larger than the
+    canvas (:class:`iosm.refine.polish.GrabCutPolish`; off when ``faithful``). samples: painted samples per
+    stage in the improved schedule (crop k uses sample k mod samples); ignored when ``faithful`` (one
+    per crop). device: of the masks and differences; None = CUDA when available.
     """
 
     def __init__(
@@ -129,6 +136,7 @@ class Refiner:
         separator=None,
         crf=None,
         crf_weight: float = 0.2,
+        polish=None,
         iters: int = 6,
         size: int = 512,
         crop_factors: list[float] | tuple[float, ...] = (1.1,) * 5,
@@ -142,7 +150,7 @@ class Refiner:
         faithful: bool = False,
         early_stop: float | None = 0.001,
         stages: list[str] | tuple[str, ...] = (INPAINT, OUTPAINT),
-        device: str = "cpu",
+        device: str | None = None,
     ) -> None:
         if not stages or any(stage not in (INPAINT, OUTPAINT) for stage in stages):
             raise ValueError(f"refiner.stages: expected a non-empty list of {INPAINT!r} / {OUTPAINT!r}, got {list(stages)}")
@@ -160,6 +168,7 @@ class Refiner:
         self.separator = separator or features.separator or KMeansSeparator()
         self.crf = crf
         self.crf_weight = crf_weight
+        self.polish = None if faithful else polish
         self.iters = iters
         self.size = size
         self.crop_factors = tuple(crop_factors)
@@ -173,7 +182,7 @@ class Refiner:
         self.faithful = faithful
         self.early_stop = None if faithful else early_stop
         self.stages = tuple(stages)
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
 
     # -- public -------------------------------------------------------------------------------
     def refine(
@@ -236,8 +245,11 @@ class Refiner:
                     break
                 cycle_start = foreground
         painter_passes = self._painter_passes() - painter_passes
+        mask = letterbox.mask_to_image(foreground, unpad=not self.faithful)
+        if self.polish is not None and max(image.shape[:2]) > self.size:  # only a mask upsampled from the canvas
+            mask = self.polish(image, mask)
         return RefineResult(
-            mask=letterbox.mask_to_image(foreground, unpad=not self.faithful),
+            mask=mask,
             inpaint_calls=painter_passes,
             feature_calls=self.features.forward_passes - feature_passes,
             iterations=iterations,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import kornia
 import torch
 
+from iosm.refine.devices import resolve_device
 from iosm.refine.features.base import FeatureExtractor
 
 
@@ -18,7 +19,7 @@ class ColorFeatures(FeatureExtractor):
     """Lab + texture descriptors at the crop's resolution: (N, H, W, 3) -> (N, 5, H, W)."""
 
     def __init__(
-        self, *, sigma: float = 1.0, window: int = 7, texture_weight: float = 0.5, device: str = "cpu", separator=None
+        self, *, sigma: float = 1.0, window: int = 7, texture_weight: float = 0.5, device: str | None = None, separator=None
     ) -> None:
         super().__init__(separator=separator)
         if window < 3 or window % 2 == 0:
@@ -26,7 +27,7 @@ class ColorFeatures(FeatureExtractor):
         self.sigma = sigma
         self.window = window
         self.texture_weight = texture_weight
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
 
     def _extract(self, images: torch.Tensor) -> torch.Tensor:
         rgb = images.to(self.device).permute(0, 3, 1, 2)  # (N, 3, H, W)
