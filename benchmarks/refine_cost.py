@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         pipeline, dino = save_tiny_inpainting_pipeline(Path(folder) / "sd"), save_tiny_vit(Path(folder) / "dino", "dino")
         models = ["inpainter=diffusers", f"inpainter.model_path={pipeline}", f"inpainter.steps={args.steps}",
                   "inpainter.device=cpu", "features=dino", f"features.model_path={dino}", "features.input_size=32",
-                  "features.device=cpu", f"refiner.size={args.size}", "refiner.early_stop=null"]
+                  "features.device=cpu", f"refiner.size={args.size}", "refiner.iters=6", "refiner.early_stop=null"]
         rows = []
         for label, overrides in SCHEDULES.items():
             row = measure(samples[: args.limit], models + overrides, with_iou=False)
