@@ -6,6 +6,7 @@ import pytest
 from hydra.utils import instantiate
 
 from iosm.refine.features.color import ColorFeatures
+from iosm.refine.graphcut_separator import GraphCutSeparator
 from iosm.refine.inpainters.opencv import OpenCVInpainter
 from iosm.refine.refiner import Refiner
 
@@ -236,3 +237,21 @@ def test_polish_runs_only_on_images_larger_than_the_canvas_and_never_when_faithf
     _cheap(iters=2, polish=polish).refine(big_image, big_rough, seed=0)
     assert calls == [(2 * SIZE, 2 * SIZE)]
     assert _cheap(faithful=True, polish=polish).polish is None
+
+
+@pytest.mark.parametrize("faithful", [True, False])
+def test_scribble_prompts_start_from_the_dilated_stroke_only_when_faithful(scene, faithful):
+    image, _, _ = scene
+    stroke = np.zeros((SIZE, SIZE), bool)
+    stroke[30, 16:36] = True  # a 1 px horizontal line through the disc
+    hull = np.zeros((SIZE, SIZE), bool)
+    hull[22:38, 12:40] = True
+    painter = _RecordingPainter()
+    refiner = Refiner(inpainter=painter, features=ColorFeatures(separator=GraphCutSeparator()), size=SIZE, crf=None,
+                      iters=1, faithful=faithful)
+    refiner.refine(image, hull, seed=0, prompt_kind="scribble", stroke=stroke)
+    first_region = painter.regions[0]  # the start dilated by a 3x3 cross 4 times
+    if faithful:  # the stroke dilated by a 5x5 cross: rows 28-32, then 4 more each way
+        assert first_region[30, 16:36].all() and not first_region[20].any() and not first_region[40].any()
+    else:
+        assert first_region[hull].all()

@@ -52,12 +52,14 @@ class Letterbox:
         canvas[:, self.top : self.top + self.height, self.left : self.left + self.width] = resized
         return canvas.permute(1, 2, 0).clamp(0.0, 1.0)
 
-    def mask_to_canvas(self, mask: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-        """``(H, W)`` bool -> ``(size, size)`` float in {0, 1} (area-resized, then thresholded at 0.5)."""
+    def mask_to_canvas(self, mask: np.ndarray, device: torch.device | str = "cpu", thin: bool = False) -> torch.Tensor:
+        """``(H, W)`` bool -> ``(size, size)`` float in {0, 1}: area-resized, then thresholded at 0.5, or
+        for ``thin`` masks (strokes) wherever any pixel was set, so a 1 px line survives downscaling."""
         plane = torch.as_tensor(np.ascontiguousarray(mask), dtype=torch.float32, device=device)
         resized = F.interpolate(plane[None, None], (self.height, self.width), mode="area")[0, 0]
         canvas = torch.zeros(self.size, self.size, device=device)
-        canvas[self.top : self.top + self.height, self.left : self.left + self.width] = (resized >= 0.5).float()
+        inside = resized > 0 if thin else resized >= 0.5
+        canvas[self.top : self.top + self.height, self.left : self.left + self.width] = inside.float()
         return canvas
 
     def mask_to_image(self, canvas_mask: torch.Tensor, unpad: bool = True) -> np.ndarray:

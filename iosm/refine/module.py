@@ -53,7 +53,7 @@ class RefineModule(LightningModule):
 
     Args:
         refiner: :class:`iosm.refine.refiner.Refiner` (``refine(image, initial_mask, seed=,
-            record_steps=, prompt_kind=, points=)``); it rejects empty, full and tiny inputs with its
+            record_steps=, prompt_kind=, points=, stroke=)``); it rejects empty, full and tiny inputs with its
             own message.
         prompt: :class:`iosm.refine.prompts.base.Prompt`, ``prepare(image, name)`` -> a
             :class:`iosm.refine.prompts.base.PromptInput` (the initial mask, the kind, points).
@@ -102,7 +102,7 @@ class RefineModule(LightningModule):
         prompt = self.prompt.prepare(image, item["name"])
         initial_mask = prompt.mask
         result = self.refiner.refine(image, initial_mask, seed=self.seed, record_steps=self.save_steps,
-                                     prompt_kind=prompt.kind, points=prompt.points)
+                                     prompt_kind=prompt.kind, points=prompt.points, stroke=prompt.stroke)
         refined_mask = np.asarray(result.mask, dtype=bool)
         entry.update(inpaint_calls=int(result.inpaint_calls), feature_calls=int(result.feature_calls),
                      iterations=int(result.iterations))

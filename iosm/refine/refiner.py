@@ -17,7 +17,8 @@ centre); point prompts add (even) or subtract (odd) Gaussian bumps centred on th
 crop's difference, scaled to its range and weighted ``0.2 - 0.04 i`` (clamped at 0 unless
 ``faithful``: the original's weight turns negative after five iterations). With ``faithful`` a point
 prompt also starts from the whole canvas, outpaints the whole background and lets even stages grow
-the mask within a 25x25 square, as the original does; otherwise it starts from the prompt's mask.
+the mask within a 25x25 square, and a scribble starts from its stroke dilated by a 5x5 cross, as the
+original does; otherwise both start from the prompt's mask (a grown convex hull).
 """
 
 from __future__ import annotations
@@ -194,11 +195,13 @@ class Refiner:
         record_steps: bool = False,
         prompt_kind: str = "file",
         points: np.ndarray | None = None,
+        stroke: np.ndarray | None = None,
     ) -> RefineResult:
         """Refine ``initial_mask`` (H, W) bool for ``image`` (H, W, 3) float [0, 1]; see :class:`RefineResult`.
 
         prompt_kind: the prompt that made the mask (``box`` and ``points`` change the clustering);
-        points: (P, 2) x/y image pixels of a point prompt (Gaussian bumps on the differences).
+        points: (P, 2) x/y image pixels of a point prompt (Gaussian bumps on the differences);
+        stroke: (H, W) bool of a scribble prompt (the faithful start: the stroke dilated 5x5).
         """
         self._check_inputs(image, initial_mask)
         letterbox = Letterbox.fit(image.shape[0], image.shape[1], self.size)
@@ -211,6 +214,8 @@ class Refiner:
             canvas_points = torch.as_tensor(letterbox.points_to_canvas(points), dtype=torch.float32, device=self.device).reshape(-1, 2)
             if self.faithful:  # the original's point prompt starts from everything
                 foreground = torch.ones_like(foreground)
+        if stroke is not None and self.faithful:  # the original's scribble prompt starts from the stroke, dilated
+            foreground = dilate(letterbox.mask_to_canvas(stroke, self.device, thin=True), 5, "cross")
         painter_passes = self._painter_passes()
         feature_passes = self.features.forward_passes
         generator = np.random.default_rng(seed)

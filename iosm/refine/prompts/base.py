@@ -22,11 +22,13 @@ from iosm.data.io import find_by_stem, read_mask
 class PromptInput:
     """What a prompt hands the refiner: the initial ``mask`` (H, W) bool, the prompt's ``kind`` (box and
     point prompts change the original's clustering) and, for point prompts, the ``points`` (P, 2) x/y
-    image pixels, which the original also uses inside the loop."""
+    image pixels, which the original also uses inside the loop; for scribbles the ``stroke`` (H, W)
+    bool, which the faithful refiner starts from as the original does."""
 
     mask: np.ndarray
     kind: str
     points: np.ndarray | None = None
+    stroke: np.ndarray | None = None
 
 
 class Prompt:
