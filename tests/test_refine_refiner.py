@@ -1,6 +1,7 @@
 """The refiner loop: the weight-free default repairs a constructed mask, the faithful schedule costs
 what the original's does, bad inputs fail with clear messages, runs are seeded."""
 
+import cv2
 import numpy as np
 import pytest
 from hydra.utils import instantiate
@@ -255,3 +256,26 @@ def test_scribble_prompts_start_from_the_dilated_stroke_only_when_faithful(scene
         assert first_region[30, 16:36].all() and not first_region[20].any() and not first_region[40].any()
     else:
         assert first_region[hull].all()
+
+
+@pytest.mark.parametrize("setting,message", [
+    ({"margin": 0.0}, "separator.margin"), ({"core_margin": 0.7}, "separator.core_margin"), ({"reproduced": -1.0}, "separator.reproduced"),
+])
+def test_bad_separator_settings_are_rejected(setting, message):
+    with pytest.raises(ValueError, match=message):
+        GraphCutSeparator(**setting)
+
+
+def test_the_deep_core_keeps_a_background_coloured_object_part_but_not_a_reproduced_leak():
+    """The inpaint stage's definite labels: deep object pixels stay definite where painting changed
+    them or left them merely *different*, and not where it reproduced them (a leak's core)."""
+    foreground = np.zeros((80, 80), bool)
+    foreground[10:70, 10:70] = True
+    region = cv2.dilate(foreground.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    difference = np.full((80, 80), 1.0, np.float32)
+    difference[10:70, 40:70] = 0.01  # the right half: painting it away reproduced it (a wide leak)
+    nothing_changed = np.zeros_like(foreground)
+    definite = GraphCutSeparator(core_margin=0.1)._definite_object(difference, region, foreground, nothing_changed)
+    assert definite[40, 25] and not definite[40, 55]  # deep and not reproduced / deep but reproduced
+    assert not definite[12, 25]  # near the boundary: up to GrabCut
+    assert not GraphCutSeparator(core_margin=None)._definite_object(difference, region, foreground, nothing_changed).any()

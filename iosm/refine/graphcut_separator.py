@@ -56,6 +56,8 @@ class GraphCutSeparator:
             raise ValueError(f"separator.margin: expected a fraction of the crop in (0, 0.5), got {margin}")
         if core_margin is not None and not 0 < core_margin < 0.5:
             raise ValueError(f"separator.core_margin: expected a fraction of the crop in (0, 0.5) or null, got {core_margin}")
+        if reproduced < 0:
+            raise ValueError(f"separator.reproduced: expected a non-negative multiple of the median difference, got {reproduced}")
         self.iterations = iterations
         self.margin = margin
         self.core_margin = core_margin
@@ -69,6 +71,14 @@ class GraphCutSeparator:
             labels.append(torch.as_tensor(keep, dtype=torch.float32, device=difference.device))
         return labels
 
+    def _definite_object(self, difference, region, foreground, changed_core) -> np.ndarray:
+        """An inpaint stage's definite object pixels: the ``changed_core``, plus the pixels deeper than
+        ``core_margin`` that painting did not reproduce (difference above ``reproduced`` x the median)."""
+        if self.core_margin is None:
+            return changed_core
+        deep = _disk(max(2, round(self.core_margin * max(foreground.shape))), foreground, cv2.erode)
+        return changed_core | (deep & (difference > self.reproduced * np.median(difference[region])))
+
     def _crop(self, difference, region, image, foreground, stage) -> np.ndarray:
         """Keep-labels of one crop: object pixels on even stages, band pixels that join it on odd ones."""
         if not region.any() or region.all():
@@ -81,12 +91,10 @@ class GraphCutSeparator:
         uncertain = region & ~core & ~outside  # the current boundary's neighbourhood
         if stage == INPAINT:
             # Near the boundary, painted pixels follow the difference; deeper in, the object stays
-            # probable, and definite only where painting it away changed it (a wide leak is not).
+            # probable, and definite where painting it away changed it or, deeper than core_margin,
+            # unless painting reproduced it (the core of a wide leak is reproduced).
             proposal = np.where(uncertain, changed & foreground, foreground)
-            definite = core & changed
-            if self.core_margin is not None:
-                deep = _disk(max(2, round(self.core_margin * max(foreground.shape))), foreground, cv2.erode)
-                definite |= deep & (difference > self.reproduced * np.median(difference[region]))
+            definite = self._definite_object(difference, region, foreground, core & changed)
         else:  # band pixels the painting reproduced may join, near the current boundary only
             proposal = foreground | (uncertain & ~changed)
             definite = core
