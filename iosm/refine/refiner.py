@@ -206,16 +206,10 @@ class Refiner:
         self._check_inputs(image, initial_mask)
         letterbox = Letterbox.fit(image.shape[0], image.shape[1], self.size)
         canvas = letterbox.image_to_canvas(image, self.device)
-        foreground = letterbox.mask_to_canvas(initial_mask, self.device)
-        if not foreground.any():  # a speck that vanished on the canvas
-            raise ValueError(f"initial_mask: its {int(initial_mask.sum())} pixels vanish on the {self.size}px canvas; raise refiner.size")
+        foreground = self._start(letterbox, initial_mask, points is not None, stroke)
         canvas_points = None
         if points is not None:
             canvas_points = torch.as_tensor(letterbox.points_to_canvas(points), dtype=torch.float32, device=self.device).reshape(-1, 2)
-            if self.faithful:  # the original's point prompt starts from everything
-                foreground = torch.ones_like(foreground)
-        if stroke is not None and self.faithful:  # the original's scribble prompt starts from the stroke, dilated
-            foreground = dilate(letterbox.mask_to_canvas(stroke, self.device, thin=True), 5, "cross")
         painter_passes = self._painter_passes()
         feature_passes = self.features.forward_passes
         generator = np.random.default_rng(seed)
@@ -280,6 +274,18 @@ class Refiner:
             raise ValueError("initial_mask is empty: there is no object to refine (check the prompt or the mask file)")
         if initial_mask.all():
             raise ValueError("initial_mask covers the whole image: there is no background to paint from (use a tighter prompt)")
+
+    def _start(self, letterbox: Letterbox, initial_mask: np.ndarray, has_points: bool, stroke: np.ndarray | None) -> torch.Tensor:
+        """The canvas mask the loop starts from: the prompt's mask, or with ``faithful`` the original's
+        start for sparse prompts (the whole canvas for points, the stroke dilated 5x5 for a scribble)."""
+        foreground = letterbox.mask_to_canvas(initial_mask, self.device)
+        if not foreground.any():  # a speck that vanished on the canvas
+            raise ValueError(f"initial_mask: its {int(initial_mask.sum())} pixels vanish on the {self.size}px canvas; raise refiner.size")
+        if self.faithful and has_points:
+            return torch.ones_like(foreground)
+        if self.faithful and stroke is not None:
+            return dilate(letterbox.mask_to_canvas(stroke, self.device, thin=True), 5, "cross")
+        return foreground
 
     @staticmethod
     def _clusters(prompt_kind: str, has_points: bool, iteration: int) -> int | None:
