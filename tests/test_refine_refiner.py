@@ -279,3 +279,15 @@ def test_the_deep_core_keeps_a_background_coloured_object_part_but_not_a_reprodu
     assert definite[40, 25] and not definite[40, 55]  # deep and not reproduced / deep but reproduced
     assert not definite[12, 25]  # near the boundary: up to GrabCut
     assert not GraphCutSeparator(core_margin=None)._definite_object(difference, region, foreground, nothing_changed).any()
+
+
+def test_the_default_refines_from_a_point_prompt(scene, default_refiner):
+    """Outpaint stages subtract the clicks' bumps, so differences go negative; the default's
+    GrabCut separator must take that (it once failed on every image with NaNs)."""
+    image, truth, _ = scene
+    clicks = np.array([[26.0, 30.0], [20.0, 26.0]])
+    hull = np.zeros_like(truth)
+    hull[20:40, 14:36] = True
+    result = default_refiner.refine(image, hull, seed=0, prompt_kind="points", points=clicks, record_steps=True)
+    assert [step.stage for step in result.steps] == ["inpaint", "outpaint"]
+    assert result.mask[30, 26] and result.mask[26, 20]

@@ -83,6 +83,8 @@ class GraphCutSeparator:
         """Keep-labels of one crop: object pixels on even stages, band pixels that join it on odd ones."""
         if not region.any() or region.all():
             return foreground if stage == INPAINT else ~region
+        # Point prompts subtract bumps on outpaint stages, so a difference may go negative: "reproduced".
+        difference = np.maximum(difference, 0.0)
         evidence = np.log1p(difference / max(np.median(difference[region]), 1e-12))
         changed = evidence > _otsu(evidence[region])
         radius = max(2, round(self.margin * max(foreground.shape)))
