@@ -36,8 +36,8 @@ def _ellipse(
     return canvas.astype(bool)
 
 
-def _morph(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Dilate (radius > 0) or erode (radius < 0) with a disc."""
+def morph_disc(mask: np.ndarray, radius: int) -> np.ndarray:
+    """A bool mask dilated (radius > 0) or eroded (radius < 0) by a disc of ``|radius|`` px."""
     if radius == 0:
         return mask
     size = 2 * abs(radius) + 1
@@ -59,7 +59,7 @@ def _coarsen(mask: np.ndarray, factor: int) -> np.ndarray:
 
 def _boundary_point(mask: np.ndarray, rng: np.random.Generator) -> tuple[float, float] | None:
     """A random (x, y) point on the mask's boundary, or None for an empty/full mask."""
-    edge = mask & ~_morph(mask, -1)
+    edge = mask & ~morph_disc(mask, -1)
     ys, xs = np.nonzero(edge)
     if len(xs) == 0:
         return None
@@ -81,7 +81,7 @@ def add_hole(mask: np.ndarray, rng: np.random.Generator, scale: float) -> np.nda
     """An elliptic hole well inside the object (``scale`` x object size), if the object is thick enough."""
     extent = np.sqrt(mask.sum())
     radius = max(1, int(extent * scale))
-    interior = _morph(mask, -radius)
+    interior = morph_disc(mask, -radius)
     ys, xs = np.nonzero(interior)
     if len(xs) == 0:
         return mask
@@ -119,7 +119,7 @@ def perturb_mask(
         return mask
     extent = float(np.sqrt(mask.sum()))  # object size in pixels (side of a square of equal area)
     mask = _coarsen(mask, int(round(1 + rng.uniform(0.0, 1.0) * severity * COARSEST_STEP * extent)))
-    mask = _morph(mask, int(round(rng.uniform(-1.0, 1.0) * severity * MORPH_RADIUS * extent)))
+    mask = morph_disc(mask, int(round(rng.uniform(-1.0, 1.0) * severity * MORPH_RADIUS * extent)))
     shift = rng.uniform(-1.0, 1.0, size=2) * severity * SHIFT * extent
     mask = cv2.warpAffine(
         mask.astype(np.uint8), np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]), mask.shape[::-1],

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import torch
 
+from iosm.data.masks import morph_disc
 from iosm.refine.separators import INPAINT
 
 
@@ -35,12 +36,6 @@ def _otsu(values: np.ndarray) -> float:
     mean = np.cumsum(histogram * centres)
     between = (mean[-1] * weight / total - mean) ** 2 / np.maximum(weight * (total - weight), 1)
     return float(centres[np.argmax(between)])
-
-
-def _disk(radius: int, mask: np.ndarray, operation) -> np.ndarray:
-    """``operation`` (cv2.erode / cv2.dilate) of a bool mask by a disc of ``radius`` px."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    return operation(mask.astype(np.uint8), kernel).astype(bool)
 
 
 class GraphCutSeparator:
@@ -76,7 +71,7 @@ class GraphCutSeparator:
         ``core_margin`` that painting did not reproduce (difference above ``reproduced`` x the median)."""
         if self.core_margin is None:
             return changed_core
-        deep = _disk(max(2, round(self.core_margin * max(foreground.shape))), foreground, cv2.erode)
+        deep = morph_disc(foreground, -max(2, round(self.core_margin * max(foreground.shape))))
         return changed_core | (deep & (difference > self.reproduced * np.median(difference[region])))
 
     def _crop(self, difference, region, image, foreground, stage) -> np.ndarray:
@@ -88,8 +83,8 @@ class GraphCutSeparator:
         evidence = np.log1p(difference / max(np.median(difference[region]), 1e-12))
         changed = evidence > _otsu(evidence[region])
         radius = max(2, round(self.margin * max(foreground.shape)))
-        core = _disk(radius, foreground, cv2.erode)
-        outside = ~_disk(radius, foreground, cv2.dilate)
+        core = morph_disc(foreground, -radius)
+        outside = ~morph_disc(foreground, radius)
         uncertain = region & ~core & ~outside  # the current boundary's neighbourhood
         if stage == INPAINT:
             # Near the boundary, painted pixels follow the difference; deeper in, the object stays
