@@ -6,6 +6,7 @@ layout plus init/), so tests never download anything and exercise the same loade
 
 from __future__ import annotations
 
+import os
 import zlib
 from pathlib import Path
 
@@ -13,12 +14,22 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
-from iosm.config import CONF_DIR, REPO_ROOT, register_resolvers
+from iosm.config import CONF_DIR, register_resolvers
 
 # 8 images of 64 px: enough for every split of an 80/10/10 cut, fast to generate (well under a second).
 SYNTHETIC_N, SYNTHETIC_SIZE, SYNTHETIC_SEED = 8, 64, 0
-REALDATA_DIR = (REPO_ROOT.parent / "shared" / "realdata" / "alphamatting-training-lowres").resolve()
+# Set (to 1) where the real photographs must be present, as in CI (.ci/run): their absence is then a
+# failure instead of a skip, so a broken data path can never pass unnoticed.
+REQUIRE_REALDATA = "IOSM_REQUIRE_REALDATA"
+
+
+def configured_realdata_dir() -> Path:
+    """``paths.realdata_dir`` as conf/paths/default.yaml resolves it (``IOSM_REALDATA`` overrides it)."""
+    register_resolvers()
+    config = OmegaConf.create({"paths": OmegaConf.load(CONF_DIR / "paths" / "default.yaml")})
+    return Path(config.paths.realdata_dir).expanduser().resolve()
 
 
 @pytest.fixture(scope="session")
@@ -32,11 +43,18 @@ def synthetic_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def realdata_root() -> Path:
-    """The shared real photographs (AIM-500 layout, png, with init/); read in place, never copied."""
-    if not (REALDATA_DIR / "original").is_dir():
-        pytest.fail(f"the shared real data is missing: expected {REALDATA_DIR}/original (see the README: "
-                    "it lies beside the repository in shared/realdata/alphamatting-training-lowres)")
-    return REALDATA_DIR
+    """The real photographs (AIM-500 layout, png, with init/) at ``paths.realdata_dir``; read in place,
+    never copied. Absent (a fresh clone), the tests that read them are skipped, saying how to get them,
+    unless ``IOSM_REQUIRE_REALDATA`` is set (CI), where that is a failure."""
+    realdata_dir = configured_realdata_dir()
+    if not (realdata_dir / "original").is_dir():
+        reason = (f"real photographs not found at paths.realdata_dir={realdata_dir} (no original/ folder): "
+                  "set IOSM_REALDATA=/path/to/alphamatting-training-lowres to run these tests "
+                  "(README, 'Real photographs')")
+        if os.environ.get(REQUIRE_REALDATA, "") not in ("", "0"):
+            pytest.fail(f"{reason}; {REQUIRE_REALDATA} is set, so this is a failure, not a skip")
+        pytest.skip(reason)
+    return realdata_dir
 
 
 @pytest.fixture(scope="session")

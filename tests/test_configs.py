@@ -83,8 +83,12 @@ def test_mistyped_key_is_refused(compose_cfg):
 
 
 @pytest.fixture
-def data_roots(synthetic_root, realdata_root, tmp_path, write_sample):
-    """Data overrides that make each shipped data config instantiable on a fixture in its layout."""
+def data_roots(synthetic_root, tmp_path, write_sample):
+    """Data overrides that make each shipped data config instantiable on a fixture in its layout.
+
+    ``realdata`` reads the synthetic set, which has its layout (AIM-500 plus init/): this checks the
+    config, not the photographs, so a clone without them still runs it (the photographs have their own
+    tests, through the ``realdata_root`` fixture)."""
     ppm = tmp_path / "ppm"
     write_sample(ppm, "p1", "image", "matte")
     d646 = tmp_path / "d646"
@@ -93,7 +97,7 @@ def data_roots(synthetic_root, realdata_root, tmp_path, write_sample):
     return {
         "synthetic": [],
         "synthetic_tiny": [],
-        "realdata": [],
+        "realdata": [f"paths.realdata_dir={synthetic_root}"],
         "aim500": [f"data.root={synthetic_root}"],
         "ppm100": [f"data.root={ppm}"],
         "folder": [f"data.root={synthetic_root}", "data.layout.image_dir=original", "data.layout.alpha_dir=mask"],

@@ -57,6 +57,14 @@ def test_evaluation_keeps_real_photographs_at_their_size_padded_to_32(realdata_r
     assert max(height, width) == 800  # the low-resolution set's own size, not a resized one
 
 
+def test_realdata_config_reads_every_shared_photograph(compose_cfg, realdata_root):
+    from iosm.data.realdata_split import REPORT, TUNE
+
+    cfg = compose_cfg("train", ["data=realdata", f"paths.realdata_dir={realdata_root}", "data.num_workers=0"])
+    names = [record.name for record in instantiate(cfg.data).records("test")]
+    assert sorted(names) == sorted([*TUNE, *REPORT])  # the recorded split covers exactly these photographs
+
+
 def test_split_is_seeded_recorded_and_reused(synthetic_root, tmp_path):
     split_file = tmp_path / "split.json"
     datamodule = _module(synthetic_root, split_file=split_file, seed=4)
