@@ -176,6 +176,37 @@ def test_on_error_raise_stops_after_recording_the_bad_image(bad_dataset, tmp_pat
     assert len(errors) == 1 and errors[0]["name"].startswith("bad_")
 
 
+def test_a_run_where_every_image_fails_exits_non_zero_with_the_first_errors(dataset, tmp_path):
+    for path in (dataset / "init").iterdir():  # every rough mask empty: each image is bad input
+        write_image(path, np.zeros_like(read_alpha(path)))
+    output_dir = tmp_path / "out"
+    command = [sys.executable, str(REPO_ROOT / "refine.py"), *contract(dataset, output_dir),
+               "trainer.enable_progress_bar=false", f"paths.cache_dir={tmp_path / 'cache'}"]
+    finished = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=240)
+    assert finished.returncode != 0
+    names = sorted(find_by_stem(dataset / "original"))
+    assert "no image succeeded" in finished.stderr and f"{names[0]}: ValueError" in finished.stderr, \
+        finished.stderr[-3000:]
+    results = json.loads((output_dir / "results.json").read_text())  # the outputs are still written first
+    assert results["ok"] == 0 and results["errors"] == len(names)
+
+
+@pytest.mark.parametrize("bug", [TypeError, AttributeError])
+def test_a_bug_in_the_code_stops_the_run_instead_of_failing_each_image(bug, dataset, tmp_path, compose_cfg,
+                                                                       monkeypatch):
+    from iosm.refine.refiner import Refiner
+
+    def broken_refine(self, image, initial_mask, **options):
+        raise bug("a bug in the refiner")
+
+    monkeypatch.setattr(Refiner, "refine", broken_refine)
+    output_dir = tmp_path / "out"
+    with pytest.raises(bug, match="a bug in the refiner") as caught:
+        run(compose_cfg("refine", contract(dataset, output_dir, "trainer.enable_progress_bar=false")))
+    assert any("bug in the code, not bad input" in note for note in getattr(caught.value, "__notes__", []))
+    assert not (output_dir / "manifest.jsonl").exists()  # not recorded as a bad image
+
+
 @pytest.mark.parametrize("changes", [
     ["matte.ckpt_path=MISSING"],
     ["inpainter=diffusers", "inpainter.model_path=MISSING"],

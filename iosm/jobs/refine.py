@@ -3,7 +3,9 @@
 ``run(cfg)`` builds the parts with Hydra (prompt, refiner with its painting and feature backends,
 dataset, callbacks, trainer), loads every model before the loop starts so that a wrong model path
 fails in seconds with the backend's message, runs ``Trainer.predict`` on one or more devices, and
-ends with a summary line and ``OUT/results.json`` (the means a sweep summary tabulates).
+ends with a summary line and ``OUT/results.json`` (the means a sweep summary tabulates). A run in
+which no image succeeds then fails (non-zero exit) with the first errors; a bug in the code
+(:func:`iosm.errors.is_code_bug`) stops it at once instead of being recorded as a bad image.
 
 Under DDP Lightning re-runs this entry point once per extra rank with ``hydra.run.dir`` set to rank
 0's folder; :func:`iosm.config.job_output_dir` then gives every rank the same folder.
@@ -20,11 +22,10 @@ import lightning as L
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ProgressBar
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from iosm.config import job_output_dir
 from iosm.data.io import atomic_write_text
+from iosm.jobs.common import build_callbacks, list_errors, start_job
 from iosm.loggers import build_loggers, finalize_loggers, log_summary, log_table
 from iosm.refine.module import RefineModule
 from iosm.refine.predict_data import RefinePredictData
@@ -41,24 +42,21 @@ TABLE_COLUMNS = ("name", "status", "error", "seconds", "inpaint_calls", "feature
                  "boundary_f_before", "boundary_f_after")
 
 
+class RefineError(RuntimeError):
+    """Raised after the outputs are written when a run refined no image at all (a non-zero exit)."""
+
+
 def run(cfg: DictConfig) -> float | None:
     """Refine the dataset's images into ``job_output_dir(cfg)``; returns the mean IoU after
     refinement (None without ground truth), the value a Hydra sweeper optimises."""
     started = time.perf_counter()
-    output_dir = job_output_dir(cfg)
-    with open_dict(cfg):
-        # Every ${output_dir} (loggers, the trainer's root) follows this job's folder: in sweeps, and in
-        # DDP ranks re-launched by Lightning, where a default ${now:...} would name another folder.
-        cfg.output_dir = str(output_dir)
+    output_dir = start_job(cfg)
     L.seed_everything(cfg.seed, workers=True)
 
-    writer = instantiate(cfg.callbacks.mask_writer, output_dir=str(output_dir),
-                         matte=cfg.matte.ckpt_path is not None, on_error=cfg.on_error)
-    callbacks = [writer] + [instantiate(node) for key, node in cfg.callbacks.items() if key != "mask_writer"]
-    if not cfg.trainer.get("enable_progress_bar", True):
-        # Lightning refuses a progress-bar callback when the bar is switched off (tests, debug presets).
-        callbacks = [callback for callback in callbacks if not isinstance(callback, ProgressBar)]
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=build_loggers(cfg) or False,
+    callbacks = build_callbacks(cfg, mask_writer={"output_dir": str(output_dir), "on_error": cfg.on_error,
+                                                  "matte": cfg.matte.ckpt_path is not None})
+    writer = callbacks["mask_writer"]
+    trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=build_loggers(cfg) or False,
                           use_distributed_sampler=False)
     device = trainer.strategy.root_device  # this rank's device (cuda:LOCAL_RANK under multi-GPU DDP)
     if device.type == "cuda":
@@ -93,7 +91,13 @@ def run(cfg: DictConfig) -> float | None:
                  this_run["ok"], this_run["errors"], this_run["skipped"], this_run["wall_seconds"],
                  _fmt(results["iou_before"]), _fmt(results["iou_after"]), output_dir)
     finalize_loggers(trainer.loggers)  # finishes a wandb run, so the next job of a sweep starts its own
+    if this_run["ok"] == 0 and this_run["errors"]:
+        failed = [(record.name, latest[record.name]["error"]) for record in records
+                  if latest.get(record.name, {}).get("status") == "error"]
+        raise RefineError(f"refine: no image succeeded ({this_run['errors']} failed; every one is in "
+                          f"{output_dir / MANIFEST}): {list_errors(failed)}")
     return results["iou_after"]
+
 
 
 def load_matte(matte_cfg: DictConfig, device: torch.device) -> Any:

@@ -4,7 +4,7 @@ The algorithm lives in plain classes (the prompt, :class:`iosm.refine.refiner.Re
 :class:`iosm.models.inference.MattingPredictor`); this module only runs them on one item from
 :mod:`iosm.refine.predict_data`, times them, scores them against the ground truth when there is one,
 and turns a bad image's exception into an ``error`` entry, so that one image's failure stays one
-image's failure. Writing is the :class:`iosm.refine.writer.MaskWriter` callback's business.
+image's failure (a bug in the code, :func:`iosm.errors.is_code_bug`, stops the run instead). Writing is the :class:`iosm.refine.writer.MaskWriter` callback's business.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 from lightning.pytorch import LightningModule
 
 from iosm.data.io import ImageReadError
+from iosm.errors import is_code_bug, mark_code_bug
 from iosm.metrics import boundary_f, mask_iou
 
 
@@ -83,6 +84,8 @@ class RefineModule(LightningModule):
             try:
                 outcome = self._refine(item, entry)
             except Exception as error:  # noqa: BLE001  (one image's failure is recorded; the run goes on)
+                if is_code_bug(error):  # a bug fails every image alike: stop and show it
+                    raise mark_code_bug(error, f"refining {item['name']}")
                 entry.update(status="error", error=_describe(error))
                 outcome = RefinedImage(entry)
         for warning in caught:

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from iosm.data.dataset import load_image
 from iosm.data.io import ImageReadError, read_alpha
+from iosm.errors import is_code_bug, mark_code_bug
 
 
 class RefineItems(Dataset):
@@ -47,6 +48,8 @@ class RefineItems(Dataset):
         try:
             item["image"] = load_image(record)  # the file, or a Distinctions-646 composite
         except Exception as error:  # noqa: BLE001  (ImageReadError, a bad composite pair...: recorded, not fatal)
+            if is_code_bug(error):
+                raise mark_code_bug(error, f"loading {record.name}")
             item["error"] = str(error) if isinstance(error, ImageReadError) else \
                 f"{record.image_path}: {type(error).__name__}: {error}"
             return item

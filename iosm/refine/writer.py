@@ -28,6 +28,7 @@ import numpy as np
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from iosm.data.io import write_image
+from iosm.errors import is_code_bug, mark_code_bug
 from iosm.refine.module import RefinedImage
 from iosm.refine.panels import steps_panel
 
@@ -125,6 +126,8 @@ class MaskWriter(BasePredictionWriter):
             try:
                 self._write_files(prediction)
             except Exception as error:  # noqa: BLE001  (a full disk or a bad panel fails this image, not the run)
+                if is_code_bug(error):
+                    raise mark_code_bug(error, f"writing {prediction.name}'s outputs")
                 entry.update(status="error", error=f"could not write the outputs: {type(error).__name__}: {error}")
         append_line(self.manifest_path, entry)
         self._written.add(prediction.name)
