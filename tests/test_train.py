@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -39,6 +41,21 @@ def test_fast_dev_run_trains_validates_and_tests(compose_cfg, tmp_path):
     assert np.isfinite(monitored)
     assert {"test/sad", "test/mse", "test/grad", "test/conn", "train_seconds"} <= set(results)
     assert (tmp_path / "output" / "config.yaml").is_file()
+
+
+def test_without_a_bar_each_epoch_logs_its_step_loss_and_time_left(compose_cfg, caplog):
+    # debug=tiny switches the bar off, as the demo does: the epoch lines are then the progress shown.
+    cfg = compose_cfg("train", [*TINY, "trainer.max_epochs=2", "trainer.max_time=00:00:30:00", "test_after_fit=false"])
+    with caplog.at_level(logging.INFO, logger="iosm.models.callbacks"):
+        run(cfg)
+    lines = [record.getMessage() for record in caplog.records if record.name == "iosm.models.callbacks"]
+    assert len(lines) == 2, lines
+    pattern = r"epoch {}/2 \(step {}\): train/loss_epoch [0-9.e-]+, val/loss [0-9.e-]+, val/sad [0-9.e-]+; " \
+              r"\d+:\d\d elapsed, about (\d+):(\d\d) left"
+    first, last = re.fullmatch(pattern.format(1, 2), lines[0]), re.fullmatch(pattern.format(2, 4), lines[1])
+    assert first and last, lines
+    assert last.groups() == ("0", "00")  # the last epoch: nothing left
+    assert int(first[1]) * 60 + int(first[2]) < 30 * 60  # the epochs, not max_time, bound the estimate
 
 
 def test_training_writes_checkpoints_results_and_logs(trained_run):

@@ -2,6 +2,8 @@
 
 - :class:`NonFiniteLossGuard` stops training when the loss becomes NaN or infinite, naming the step,
   before the bad gradients reach the weights.
+- :class:`EpochProgressLog` logs one line per epoch (step, losses, time left) when no progress bar
+  is shown (the demo, batch jobs' log files), so a long run shows that it is alive and how long it has to go.
 - :class:`MattePanelLogger` writes a panel (image, mask, prediction, ground truth, error) of the
   first validation batch every N validation epochs: a PNG under ``panels/`` in the run folder and,
   when the logger takes images (wandb, TensorBoard), to the logger as well.
@@ -9,12 +11,16 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import Timer
 
 from iosm.data.io import write_image
 from iosm.loggers import log_images
@@ -32,6 +38,60 @@ class NonFiniteLossGuard(L.Callback):
                 "stopping before it corrupts the weights. Try a lower model.optimizer.lr, "
                 "trainer.gradient_clip_val=1.0, or precision=32-true."
             )
+
+
+log = logging.getLogger(__name__)
+
+
+def _clock(seconds: float) -> str:
+    """``"1:05:09"`` / ``"3:07"``: hours only when there are some."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class EpochProgressLog(L.Callback):
+    """After each training epoch, one log line: ``epoch 3/40 (step 48): train/loss 0.1234, val/sad
+    1.234; 0:45 elapsed, about 3:15 left``.
+
+    The time left is the sooner of two estimates: the remaining epochs (``trainer.max_epochs``) at
+    the mean epoch time so far, and what ``trainer.max_time`` leaves. Silent while a progress bar is
+    shown (the bar says the same) and on ranks other than 0.
+
+    Args:
+        metrics: ``trainer.callback_metrics`` keys to print when present.
+    """
+
+    def __init__(self, metrics: tuple[str, ...] = ("train/loss_epoch", "val/loss", "val/sad")) -> None:
+        self.metrics = tuple(metrics)
+        self._started: float | None = None
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._started = time.perf_counter()
+        self._first_epoch = trainer.current_epoch  # > 0 when resumed
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.progress_bar_callback is not None or not trainer.is_global_zero or self._started is None:
+            return
+        log.info(self.line(trainer))
+
+    def line(self, trainer: L.Trainer) -> str:
+        """The progress line for the epoch that just ended (``trainer.current_epoch``)."""
+        elapsed = time.perf_counter() - self._started
+        epochs_done = trainer.current_epoch + 1 - self._first_epoch
+        max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs >= 0 else None
+        estimates = []
+        if max_epochs is not None:
+            estimates.append(elapsed / epochs_done * max(0, max_epochs - trainer.current_epoch - 1))
+        timer = next((callback for callback in trainer.callbacks if isinstance(callback, Timer)), None)
+        if timer is not None and timer.time_remaining() is not None:
+            estimates.append(max(0.0, timer.time_remaining()))
+        values = [f"{key} {float(trainer.callback_metrics[key]):.4g}" for key in self.metrics
+                  if key in trainer.callback_metrics and math.isfinite(float(trainer.callback_metrics[key]))]
+        epoch = f"epoch {trainer.current_epoch + 1}" + (f"/{max_epochs}" if max_epochs is not None else "")
+        left = f", about {_clock(min(estimates))} left" if estimates else ""
+        return (f"{epoch} (step {trainer.global_step}): {', '.join(values) or 'no metrics yet'}; "
+                f"{_clock(elapsed)} elapsed{left}")
 
 
 def matte_panel(batch: dict[str, Any], alpha_pred: torch.Tensor, max_rows: int) -> np.ndarray:
