@@ -98,7 +98,7 @@ def compare(name, ours, theirs, inputs, repeats) -> list[str]:
 
 def evaluation_throughput(size: int, count: int, rng: np.random.Generator) -> float:
     """Seconds per image of ``evaluate_pairs`` (files, all metrics with trimap, report) at ``size``."""
-    from iosm.jobs.evaluate import evaluate_pairs
+    from iosm.evaluation import evaluate_pairs
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)

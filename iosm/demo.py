@@ -29,9 +29,9 @@ from hydra.utils import instantiate
 from iosm.baselines import closed_form_alpha, grabcut_closed_form_alpha, trimap_from_mask
 from iosm.config import CONF_DIR
 from iosm.data.io import atomic_write_text, read_image, read_mask, write_image
+from iosm.evaluation import evaluate_pairs
 from iosm.jobs import refine as refine_job
 from iosm.jobs import train as train_job
-from iosm.jobs.evaluate import evaluate_pairs
 from iosm.metrics import boundary_f, mask_iou
 from iosm.metrics.pairs import EvalPair
 

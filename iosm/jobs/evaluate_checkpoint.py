@@ -14,11 +14,11 @@ from typing import Any
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import BasePredictionWriter
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from iosm.config import job_output_dir
 from iosm.data.io import write_image
-from iosm.jobs.evaluate import EvaluationError, evaluate_pairs
+from iosm.evaluation import EvaluationError, evaluate_pairs
+from iosm.jobs.common import list_errors, start_job
 from iosm.loggers import build_loggers, finalize_loggers
 from iosm.metrics.pairs import EvalPair
 from iosm.models.inference import load_mtm_checkpoint
@@ -49,9 +49,7 @@ def run_checkpoint(cfg: DictConfig) -> float | None:
             f"ckpt_path={cfg.ckpt_path}: checkpoint mode needs a dataset: add data=NAME "
             "(e.g. data=aim500 data.root=DIR) to run the checkpoint over its test split."
         )
-    output_dir = job_output_dir(cfg)
-    with open_dict(cfg):
-        cfg.output_dir = str(output_dir)  # loggers' ${output_dir} follows this job's folder (sweeps too)
+    output_dir = start_job(cfg)
     net = load_mtm_checkpoint(cfg.ckpt_path)
     datamodule = instantiate(cfg.data)
     dataset = datamodule.dataset("test")  # checked: bad samples are skipped (listed) or raise, per data.on_error
@@ -71,6 +69,6 @@ def run_checkpoint(cfg: DictConfig) -> float | None:
     finally:
         finalize_loggers(loggers)
     if metrics["errors"]:
-        listed = "; ".join(f"{item['name']}: {item['error']}" for item in metrics["errors"][:10])
+        listed = list_errors((item["name"], item["error"]) for item in metrics["errors"])
         raise EvaluationError(f"evaluation written to {output_dir}, but {metrics['n_errors']} image(s) failed: {listed}")
     return metrics.get("sad")

@@ -19,11 +19,11 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ProgressBar
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
-from iosm.config import is_global_zero, job_output_dir
+from iosm.config import is_global_zero
 from iosm.data.io import atomic_write_text
+from iosm.jobs.common import build_callbacks, start_job
 from iosm.loggers import build_loggers, finalize_loggers
 
 MONITOR = "val/sad"
@@ -42,31 +42,17 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
     return str(path)
 
 
-def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
-    """Every entry of ``cfg.callbacks`` that has a ``_target_`` (null entries switch one off).
-
-    A progress bar is left out when ``trainer.enable_progress_bar`` is false (Lightning refuses both).
-    """
-    callbacks = [instantiate(node) for node in (cfg.get("callbacks") or {}).values()
-                 if node is not None and "_target_" in node]
-    if not cfg.trainer.get("enable_progress_bar", True):
-        callbacks = [callback for callback in callbacks if not isinstance(callback, ProgressBar)]
-    return callbacks
-
-
 def run(cfg: DictConfig) -> float | None:
     """Fit, test the best checkpoint, and return the best ``val/sad`` (for sweepers; None if never validated)."""
-    output_dir = job_output_dir(cfg)
-    with open_dict(cfg):
-        # Every ${output_dir} (checkpoints, loggers, panels) follows this job's folder, also in sweeps.
-        cfg.output_dir = str(output_dir)
+    output_dir = start_job(cfg)
     L.seed_everything(cfg.seed, workers=True)
     if is_global_zero():
         atomic_write_text(output_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model.module)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg), logger=build_loggers(cfg) or False)
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=list(build_callbacks(cfg).values()),
+                                     logger=build_loggers(cfg) or False)
 
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.ckpt_path, output_dir))

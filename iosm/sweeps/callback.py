@@ -24,7 +24,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from iosm.config import is_global_zero
 from iosm.data.io import atomic_write_text
-from iosm.sweeps.table import JOB_STATUS_FILE, SUMMARY_NAME, as_number, write_summary
+from iosm.sweeps.summary import write_summary
+from iosm.sweeps.table import JOB_STATUS_FILE, SUMMARY_NAME, as_number
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def job_status(job_return: JobReturn, num: int) -> dict[str, Any]:
 
 class SweepSummary(Callback):
     """Keeps ``sweep_summary.csv``, ``.md`` and ``.png`` in a multirun's ``hydra.sweep.dir`` up to date
-    (see :func:`iosm.sweeps.table.write_summary`); does nothing for single runs.
+    (see :func:`iosm.sweeps.summary.write_summary`); does nothing for single runs.
 
     ``plot``: also draw the metrics against the swept values (matplotlib, about a second per rewrite).
     """

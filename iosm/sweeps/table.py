@@ -1,4 +1,4 @@
-"""Read a sweep folder's job folders into one table and write it as CSV and Markdown (and the plot).
+"""Read a sweep folder's job folders into one table, and render it as Markdown.
 
 A job folder is one that holds ``job_status.json`` (written by :class:`iosm.sweeps.SweepSummary`
 when the job ends) or Hydra's ``.hydra/overrides.yaml`` (written when it starts). Its row holds the
@@ -14,8 +14,6 @@ them); the ones shared by every job are listed once above the Markdown table.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
@@ -23,8 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import OmegaConf
-
-from iosm.data.io import atomic_write_bytes, atomic_write_text
 
 SUMMARY_NAME = "sweep_summary"
 JOB_STATUS_FILE = "job_status.json"
@@ -178,27 +174,3 @@ def render_markdown(jobs: list[JobRecord], header: list[str], rows: list[dict], 
     if plot_name:
         lines += ["", f"![Each metric against each swept value]({plot_name})"]
     return "\n".join(lines) + "\n"
-
-
-def write_summary(sweep_dir: str | os.PathLike, plot: bool = True) -> list[JobRecord]:
-    """Write ``sweep_summary.csv``, ``sweep_summary.md`` and (with ``plot``, when some job has a
-    numeric metric) ``sweep_summary.png`` into ``sweep_dir``; every write is atomic, so parallel jobs
-    rewriting the summary never leave a half-written file. Returns the job records."""
-    from iosm.sweeps.plot import plot_sweep
-
-    sweep_dir = Path(sweep_dir).resolve()
-    jobs = collect_jobs(sweep_dir)
-    if not jobs:
-        return jobs
-    header, rows = summary_rows(jobs, sweep_dir)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=header, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(sweep_dir / f"{SUMMARY_NAME}.csv", buffer.getvalue())
-    png = plot_sweep(jobs, *table_columns(jobs)) if plot else None
-    if png is not None:
-        atomic_write_bytes(sweep_dir / f"{SUMMARY_NAME}.png", png)
-    plot_name = f"{SUMMARY_NAME}.png" if png is not None else None
-    atomic_write_text(sweep_dir / f"{SUMMARY_NAME}.md", render_markdown(jobs, header, rows, sweep_dir, plot_name))
-    return jobs
