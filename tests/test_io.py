@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -115,6 +118,38 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path):
     atomic_write_text(tmp_path / "sub" / "f.txt", "hello")
     write_image(tmp_path / "sub" / "i.png", np.zeros((3, 3)))
     assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["f.txt", "i.png"]
+
+
+@pytest.fixture(params=[0o022, 0o027, 0o002], ids=["umask022", "umask027", "umask002"])
+def umask(request):
+    previous = os.umask(request.param)
+    yield request.param
+    os.umask(previous)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_atomic_writes_get_the_mode_an_ordinary_write_gets(tmp_path, umask):
+    with open(tmp_path / "ordinary.txt", "w") as handle:  # the oracle: what a plain write gives
+        handle.write("x")
+    atomic_write_text(tmp_path / "atomic.txt", "x")
+    write_image(tmp_path / "image.png", np.zeros((3, 3)))
+    assert _mode(tmp_path / "atomic.txt") == _mode(tmp_path / "image.png") == _mode(tmp_path / "ordinary.txt")
+    assert _mode(tmp_path / "atomic.txt") & stat.S_IROTH == (0 if umask & 0o004 else stat.S_IROTH)
+    # Rewriting an existing file keeps its mode, as writing into it would.
+    os.chmod(tmp_path / "atomic.txt", 0o640)
+    atomic_write_text(tmp_path / "atomic.txt", "y")
+    assert _mode(tmp_path / "atomic.txt") == 0o640
+
+
+def test_generated_dataset_folder_gets_the_mode_mkdir_gets(tmp_path, umask):
+    from iosm.data.synthetic import ensure_synthetic
+
+    (tmp_path / "ordinary").mkdir()
+    root = ensure_synthetic(tmp_path / "generated", 2, 32, 0)
+    assert _mode(root) == _mode(tmp_path / "ordinary")
 
 
 def test_find_by_stem_matches_any_extension_and_rejects_ambiguity(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -117,15 +118,36 @@ def to_uint8(array: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(array, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back: POSIX has no getter before
+    Linux's /proc, and a file another thread creates in between gets at most the usual 0o022)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def ordinary_mode(directory: bool = False) -> int:
+    """The permission bits ``open(path, "w")`` (or ``mkdir``) would give a new file (folder): 0o666
+    (0o777) less the umask. ``tempfile`` makes its files 0o600 and folders 0o700 whatever the umask,
+    which would leave every output readable by its owner only (a shared cluster, a web server)."""
+    return (0o777 if directory else 0o666) & ~current_umask()
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
     A reader, or a resumed run, never sees a half-written file: it sees the old one or the new one.
+    The file gets the mode an ordinary write would give it: an existing file's own, else the umask's.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = ordinary_mode()
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

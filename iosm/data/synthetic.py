@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from iosm.data.io import atomic_write_text, to_uint8, write_image
+from iosm.data.io import atomic_write_text, ordinary_mode, to_uint8, write_image
 from iosm.data.layouts import MattingRecord, aim500_records
 from iosm.data.masks import perturb_mask
 
@@ -204,6 +204,7 @@ def ensure_synthetic(root: str | os.PathLike, n: int, size: int, seed: int) -> P
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
     try:
+        staging.chmod(ordinary_mode(directory=True))  # mkdtemp's 0o700 would hide a shared cache from others
         generate(staging, n, size, seed)
         try:
             os.rename(staging, root)

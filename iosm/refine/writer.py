@@ -57,7 +57,7 @@ def read_manifest(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
 def append_line(path: Path, entry: dict[str, Any]) -> None:
     """Append ``entry`` as one JSON line with a single ``write`` on an ``O_APPEND`` descriptor."""
     line = (json.dumps(_finite(entry), sort_keys=False) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # less the umask, like open()
     try:
         written = os.write(fd, line)
     finally:
