@@ -124,3 +124,34 @@ def test_required_root_is_reported_by_hydra(compose_cfg, choice):
 
     with pytest.raises(MissingMandatoryValue, match="root"):
         instantiate(compose_cfg("train", [f"data={choice}"]).data)
+
+
+# The refine parts a notebook may build in Python, by their node in the composed refine config.
+PYTHON_DEFAULT_NODES = ["refiner", "refiner.polish", "refiner.crf", "features", "features.separator",
+                        "inpainter"]
+
+
+@pytest.mark.parametrize("node_key", PYTHON_DEFAULT_NODES)
+def test_python_defaults_are_the_configs_values(compose_cfg, node_key):
+    """One truth for defaults: a keyword default in the class must be the value its config sets, so
+    building a part in Python never silently gives another (measured-worse) configuration."""
+    import inspect
+
+    from hydra.utils import get_class
+
+    node = OmegaConf.select(compose_cfg("refine"), node_key)
+    cls = get_class(node._target_)
+    compared = []
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if parameter.default is inspect.Parameter.empty or name not in node:
+            continue
+        configured = OmegaConf.to_container(node, resolve=True)[name]
+        if isinstance(configured, dict) and "_target_" in configured:  # an object: None builds that class
+            assert parameter.default is None, f"{cls.__name__}.{name}"
+            built = getattr(cls(), name)
+            assert type(built).__name__ == configured["_target_"].rsplit(".", 1)[-1], f"{cls.__name__}.{name}"
+        else:
+            default = list(parameter.default) if isinstance(parameter.default, tuple) else parameter.default
+            assert default == configured, f"{cls.__name__}.{name}: Python {default!r}, {node_key}: {configured!r}"
+        compared.append(name)
+    assert compared or node_key == "refiner.crf"  # DenseCRF's config sets no keys: nothing to compare

@@ -63,7 +63,9 @@ def test_refinement_is_seeded(scene, default_refiner):
 
 
 def _cheap(**kwargs):
-    return Refiner(inpainter=OpenCVInpainter(methods=["telea"]), features=ColorFeatures(), size=SIZE, crf=None, **kwargs)
+    """One OpenCV fill, no CRF, no polish: each test passes what it checks."""
+    settings = {"size": SIZE, "crf": None, "polish": None, **kwargs}
+    return Refiner(inpainter=OpenCVInpainter(methods=["telea"]), features=ColorFeatures(), **settings)
 
 
 def test_faithful_schedule_paints_once_per_crop_and_runs_every_iteration(scene):
@@ -96,9 +98,9 @@ def test_bad_inputs_fail_with_a_clear_message(scene, mask_kind, message):
 
 def test_bad_settings_are_rejected():
     with pytest.raises(ValueError, match="refiner.size"):
-        _cheap(iters=2).__class__(inpainter=OpenCVInpainter(), features=ColorFeatures(), size=100)
+        _cheap(iters=2).__class__(inpainter=OpenCVInpainter(), features=ColorFeatures(), size=100, crf=None, polish=None)
     with pytest.raises(ValueError, match="refiner.iters"):
-        Refiner(inpainter=OpenCVInpainter(), features=ColorFeatures(), iters=0)
+        Refiner(inpainter=OpenCVInpainter(), features=ColorFeatures(), iters=0, crf=None, polish=None)
 
 
 @pytest.mark.parametrize("stages", [["inpaint"], ["outpaint"]])
@@ -181,8 +183,8 @@ def test_point_prompts_start_from_the_whole_canvas_only_when_faithful(scene, fai
     hull = np.zeros((SIZE, SIZE), bool)
     hull[24:36, 20:32] = True
     painter = _RecordingPainter()
-    refiner = Refiner(inpainter=painter, features=ColorFeatures(), size=SIZE, crf=None, iters=1, faithful=faithful,
-                      separator=_RecordingKMeans())
+    refiner = Refiner(inpainter=painter, features=ColorFeatures(), size=SIZE, crf=None, polish=None, iters=1,
+                      faithful=faithful, separator=_RecordingKMeans())
     refiner.refine(image, hull, seed=0, prompt_kind="points", points=np.array([[26.0, 30.0]]))
     first_region = painter.regions[0]
     assert first_region.all() == faithful  # the original paints everything; the default the grown hull
@@ -203,7 +205,8 @@ def test_the_module_hands_a_point_prompts_clicks_to_the_refiner(scene, tmp_path)
     image, truth, _ = scene
     annotations = tmp_path / "clicks.json"
     annotations.write_text(json.dumps({"disc": {"points": [[26, 30], [20, 26]]}}))
-    refiner = SpyRefiner(inpainter=OpenCVInpainter(methods=["telea"]), features=ColorFeatures(), size=SIZE, crf=None, iters=2)
+    refiner = SpyRefiner(inpainter=OpenCVInpainter(methods=["telea"]), features=ColorFeatures(), size=SIZE, crf=None,
+                         polish=None, iters=2)
     module = RefineModule(refiner=refiner, prompt=PointsPrompt(annotations=str(annotations)))
     outcome = module.predict_step({"name": "disc", "image": image, "error": None, "alpha": truth})
     assert outcome.ok, outcome.entry
@@ -249,7 +252,7 @@ def test_scribble_prompts_start_from_the_dilated_stroke_only_when_faithful(scene
     hull[22:38, 12:40] = True
     painter = _RecordingPainter()
     refiner = Refiner(inpainter=painter, features=ColorFeatures(separator=GraphCutSeparator()), size=SIZE, crf=None,
-                      iters=1, faithful=faithful)
+                      polish=None, iters=1, faithful=faithful)
     refiner.refine(image, hull, seed=0, prompt_kind="scribble", stroke=stroke)
     first_region = painter.regions[0]  # the start dilated by a 3x3 cross 4 times
     if faithful:  # the stroke dilated by a 5x5 cross: rows 28-32, then 4 more each way

@@ -116,7 +116,9 @@ def _point_bumps(difference: torch.Tensor, points: torch.Tensor, box: tuple[int,
 
 class Refiner:
     """The inpaint-outpaint loop; see the module docstring. Keyword-only; Hydra builds it from
-    ``conf/refiner/*.yaml`` with the chosen ``inpainter``/``features`` objects passed in.
+    ``conf/refiner/*.yaml`` with the chosen ``inpainter``/``features`` objects passed in, and so does
+    :func:`iosm.refine_mask` for notebooks. The keyword defaults are that config's values (a test
+    checks they agree); ``crf`` and ``polish`` have none: pass the config's choice or None (off).
 
     inpainter: paints the foreground away (even stages); outpainter: paints the band outside the
     object (odd stages), default the inpainter. separator: turns difference maps into keep-labels
@@ -135,10 +137,10 @@ class Refiner:
         features: FeatureExtractor,
         outpainter: Inpainter | None = None,
         separator=None,
-        crf=None,
+        crf,
         crf_weight: float = 0.2,
-        polish=None,
-        iters: int = 6,
+        polish,
+        iters: int = 2,
         size: int = 512,
         crop_factors: list[float] | tuple[float, ...] = (1.1,) * 5,
         crop_jitter: int = 4,
@@ -147,7 +149,7 @@ class Refiner:
         band_size: int = 15,
         constraint_size: int = 5,
         clean_size: int = 5,
-        samples: int = 5,
+        samples: int = 1,
         faithful: bool = False,
         early_stop: float | None = 0.001,
         stages: list[str] | tuple[str, ...] = (INPAINT, OUTPAINT),

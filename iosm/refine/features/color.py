@@ -13,15 +13,22 @@ import torch
 
 from iosm.refine.devices import resolve_device
 from iosm.refine.features.base import FeatureExtractor
+from iosm.refine.graphcut_separator import GraphCutSeparator
 
 
 class ColorFeatures(FeatureExtractor):
-    """Lab + texture descriptors at the crop's resolution: (N, H, W, 3) -> (N, 5, H, W)."""
+    """Lab + texture descriptors at the crop's resolution: (N, H, W, 3) -> (N, 5, H, W).
+
+    separator: None = :class:`~iosm.refine.graphcut_separator.GraphCutSeparator` with its defaults,
+    the measured choice for these features (conf/features/color.yaml): the original's 2-means on
+    colour differences takes mask IoU from 0.87 to 0.23, so it is never a silent fallback here; pass
+    :class:`~iosm.refine.separators.KMeansSeparator` explicitly to get it.
+    """
 
     def __init__(
         self, *, sigma: float = 1.0, window: int = 7, texture_weight: float = 0.5, device: str | None = None, separator=None
     ) -> None:
-        super().__init__(separator=separator)
+        super().__init__(separator=GraphCutSeparator() if separator is None else separator)
         if window < 3 or window % 2 == 0:
             raise ValueError(f"features.window: expected an odd size >= 3, got {window}")
         self.sigma = sigma
