@@ -31,6 +31,7 @@ import numpy as np
 
 from iosm.config import REPO_ROOT
 from iosm.data.io import find_by_stem, read_alpha, write_image
+from iosm.data.masks import morph_disc
 from iosm.metrics import connectivity_error, gradient_error, reference
 from iosm.metrics.pairs import EvalPair
 
@@ -62,10 +63,7 @@ def realistic_prediction(gt: np.ndarray, rng: np.random.Generator) -> np.ndarray
 def unknown_band(gt: np.ndarray) -> np.ndarray:
     """Trimap-style unknown region: the transition dilated by 1.5% of the size."""
     radius = max(1, gt.shape[0] * 15 // 1000)
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    foreground = cv2.erode((gt >= 1).astype(np.uint8), kernel)
-    background = cv2.erode((gt <= 0).astype(np.uint8), kernel)
-    return (foreground == 0) & (background == 0)
+    return ~morph_disc(gt >= 1, -radius) & ~morph_disc(gt <= 0, -radius)
 
 
 def best_time(function, repeats: int) -> tuple[float, float]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-
-def _disk(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+from iosm.data.masks import morph_disc
 
 
 def band_radius(mask: np.ndarray, fraction: float = 0.02, minimum: int = 3) -> int:
@@ -24,10 +22,8 @@ def band_radius(mask: np.ndarray, fraction: float = 0.02, minimum: int = 3) -> i
 def trimap_from_mask(mask: np.ndarray, radius: int | None = None) -> np.ndarray:
     """Trimap {0, 0.5, 1} whose unknown band is ``mask`` dilated minus ``mask`` eroded by ``radius`` px."""
     radius = band_radius(mask) if radius is None else radius
-    mask_u8 = mask.astype(np.uint8)
-    kernel = _disk(radius)
-    sure_fg = cv2.erode(mask_u8, kernel) > 0
-    maybe_fg = cv2.dilate(mask_u8, kernel) > 0
+    sure_fg = morph_disc(mask, -radius)
+    maybe_fg = morph_disc(mask, radius)
     trimap = np.where(maybe_fg, 0.5, 0.0)
     trimap[sure_fg] = 1.0
     return trimap
@@ -65,11 +61,9 @@ def grabcut_mask(image: np.ndarray, mask: np.ndarray, radius: int | None = None,
     radius = band_radius(mask, fraction=0.05) if radius is None else radius
     if not mask.any() or mask.all():
         return mask.copy()
-    mask_u8 = mask.astype(np.uint8)
-    kernel = _disk(radius)
     labels = np.where(mask, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
-    labels[cv2.erode(mask_u8, kernel) > 0] = cv2.GC_FGD
-    labels[cv2.dilate(mask_u8, kernel) == 0] = cv2.GC_BGD
+    labels[morph_disc(mask, -radius)] = cv2.GC_FGD
+    labels[~morph_disc(mask, radius)] = cv2.GC_BGD
     image_u8 = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
     bgd_model = np.zeros((1, 65), np.float64)
     fgd_model = np.zeros((1, 65), np.float64)

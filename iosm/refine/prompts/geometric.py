@@ -15,6 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from iosm.data.masks import morph_disc
 from iosm.refine.prompts.base import MaskFolder, Prompt, PromptInput, mask_source, non_empty
 
 
@@ -23,9 +24,7 @@ def _hull_mask(points_xy: np.ndarray, shape: tuple[int, int], margin: float) -> 
     canvas = np.zeros(shape, np.uint8)
     hull = cv2.convexHull(np.round(points_xy).astype(np.int32).reshape(-1, 1, 2))
     cv2.fillConvexPoly(canvas, hull, 1)
-    radius = max(1, int(round(margin * max(shape))))
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    return cv2.dilate(canvas, disc).astype(bool)
+    return morph_disc(canvas.astype(bool), max(1, int(round(margin * max(shape)))))
 
 
 class _SparsePrompt(Prompt):
