@@ -1,6 +1,6 @@
 """Alpha-matte quality of IOSM (MTM on the rough or the refined mask) beside classical matting peers.
 
-    python benchmarks/alpha_quality.py --data DIR [--layout aim500] [--masks DIR/init] [--limit N] \
+    python -m benchmarks.alpha_quality --data DIR [--layout aim500] [--masks DIR/init] [--limit N] \
         [--mtm-ckpt CKPT] [--refined DIR] [--out DIR] [refine.py overrides]
 
 Rows, all from the same rough mask unless said: the rough mask as alpha; pymatting closed-form and
@@ -23,7 +23,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from common import (Sample, add_common_arguments, bar_plot, load_samples, markdown_table, refiner_method, run_method,
+from benchmarks.common import (Sample, add_common_arguments, bar_plot, load_samples, markdown_table, refiner_method, run_method,
                     summarize, warm_up_pymatting, write_results)
 
 from iosm.baselines import closed_form_alpha, grabcut_closed_form_alpha, knn_alpha, trimap_from_mask

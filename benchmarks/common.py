@@ -259,8 +259,13 @@ def write_results(out: Path, stem: str, title: str, rows: list[dict], keys: list
     return path
 
 
+def command_line() -> str:
+    """How this benchmark was run, as a command to paste: ``python -m benchmarks.NAME ARGS``."""
+    return " ".join(["python -m benchmarks." + Path(sys.argv[0]).stem, *sys.argv[1:]])
+
+
 def provenance() -> str:
-    command = "python " + " ".join(sys.argv)
+    command = command_line()
     return (f"Command: `{command}`  \nMachine: {platform.machine()}, {os.cpu_count()} CPU cores "
             f"({platform.processor() or 'unknown CPU'}), Python {platform.python_version()}; "
             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")

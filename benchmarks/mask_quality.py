@@ -1,6 +1,6 @@
 """Mask quality of IOSM refinement beside classical peers, from the same rough masks.
 
-    python benchmarks/mask_quality.py --data DIR [--layout aim500] [--masks DIR/init] [--limit N] \
+    python -m benchmarks.mask_quality --data DIR [--layout aim500] [--masks DIR/init] [--limit N] \
         [--inpainter-path SD_INPAINT_DIR] [--features-path DINO_DIR] [--save-masks DIR] [--out DIR] \
         [refine.py overrides, e.g. refiner.iters=4]
 
@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from common import (Sample, add_common_arguments, backend_overrides, bar_plot, load_samples, markdown_table,
+from benchmarks.common import (Sample, add_common_arguments, backend_overrides, bar_plot, load_samples, markdown_table,
                     refiner_method, run_method, summarize, warm_up_pymatting, write_results)
 
 from iosm.baselines import closed_form_alpha, grabcut_mask, trimap_from_mask

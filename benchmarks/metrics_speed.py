@@ -1,7 +1,7 @@
 """Speed and agreement of the matting metrics against the straightforward per-threshold port.
 
-    python benchmarks/metrics_speed.py                       # 1024 and 2048, writes the results file
-    python benchmarks/metrics_speed.py --sizes 512 --repeats 1 --out -   # quick look, stdout only
+    python -m benchmarks.metrics_speed                       # 1024 and 2048, writes the results file
+    python -m benchmarks.metrics_speed --sizes 512 --repeats 1 --out -   # quick look, stdout only
 
 For each size, ground-truth alphas (the shared real photographs' mattes resized, or generated soft
 shapes when those are absent) are paired with realistic predictions (the matte blurred, with smooth
@@ -21,7 +21,6 @@ import argparse
 import datetime
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.common import command_line
 from iosm.config import REPO_ROOT
 from iosm.data.io import find_by_stem, read_alpha, write_image
 from iosm.data.masks import morph_disc
@@ -141,7 +141,7 @@ def main() -> None:
     lines = [
         "# Metrics speed: ours vs the straightforward per-threshold port",
         "",
-        f"Command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`".rstrip() + "  ",
+        f"Command: `{command_line()}`  ",
         f"Machine: {machine()}  ",
         f"Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC  ",
         f"Inputs: {'real mattes' if REALDATA_MASKS.is_dir() else 'generated mattes'}, {args.images} per size, "

@@ -1,6 +1,6 @@
 """MTM quality for a fixed training budget on synthetic data, against two weight-free baselines.
 
-    python benchmarks/mtm_quality.py --budget 00:00:06:00 --models mtm mtm_faithful \
+    python -m benchmarks.mtm_quality --budget 00:00:06:00 --models mtm mtm_faithful \
         --out benchmarks/results/mtm_quality.md  [Hydra overrides for train.py, e.g. data.train_size=128]
 
 For each ``model=`` config: ``train.py`` runs for ``--budget`` (trainer.max_time) on ``data=synthetic``,
@@ -139,7 +139,7 @@ def main() -> None:
     big_root = ensure_synthetic(work / f"big_{args.big_size}", args.big_n, args.big_size, 1)
     upsampling = upsampling_cost(checkpoints[args.models[0]], big_root, args.max_side)
     report = "\n\n".join([
-        f"Command: `python benchmarks/mtm_quality.py --budget {args.budget} --models {' '.join(args.models)} "
+        f"Command: `python -m benchmarks.mtm_quality --budget {args.budget} --models {' '.join(args.models)} "
         f"{' '.join(args.overrides)}`  ",
         f"Machine: {platform.processor() or platform.machine()}, {platform.node()}; date "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",

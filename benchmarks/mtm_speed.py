@@ -1,7 +1,7 @@
 """MTM throughput and peak memory: encoders x input sizes x faithful / improved execution settings.
 
-    python benchmarks/mtm_speed.py                                   # CPU-sized defaults (minutes)
-    python benchmarks/mtm_speed.py --sizes 512 1024 --encoders r18 r34 r50 --batch 8 --steps 10   # a GPU
+    python -m benchmarks.mtm_speed                                   # CPU-sized defaults (minutes)
+    python -m benchmarks.mtm_speed --sizes 512 1024 --encoders r18 r34 r50 --batch 8 --steps 10   # a GPU
 
 Each configuration runs in its own process (fresh memory peak, no compile cache shared) and reports
 inference and training images/s and peak memory (GPU: ``torch.cuda.max_memory_allocated``; CPU: the

@@ -1,6 +1,6 @@
 """Cost of the refiner: painting-model and feature-backbone passes per image, faithful vs improved.
 
-    python benchmarks/refine_cost.py --data DIR [--limit N] [--steps 75] [--size 64] [--quality-size 256]
+    python -m benchmarks.refine_cost --data DIR [--limit N] [--steps 75] [--size 64] [--quality-size 256]
 
 Two parts. (1) Passes are counted, not timed (a forward hook on the denoiser and a counter on the
 feature backbone), so they hold on any hardware; they are measured with tiny random diffusers / DINO
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import DEFAULT_OUT, build_refiner, load_samples, markdown_table, provenance
+from benchmarks.common import DEFAULT_OUT, build_refiner, load_samples, markdown_table, provenance
 
 from iosm.data.io import atomic_write_text
 from iosm.metrics import mask_iou

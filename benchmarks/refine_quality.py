@@ -1,6 +1,6 @@
 """Mask quality of the inpaint-outpaint refiner, per iteration, beside GrabCut and closed-form matting.
 
-    python benchmarks/refine_quality.py --data DIR [--limit N] [--size 512] [--rows default,naive,...] \
+    python -m benchmarks.refine_quality --data DIR [--limit N] [--size 512] [--rows default,naive,...] \
         [--tag NAME] [refine.py overrides]
 
 Rows (``--rows``): ``rough`` (the initial mask); ``default`` (the refiner exactly as ``python refine.py
@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import Outcome, add_common_arguments, build_refiner, load_samples, summarize, write_results
+from benchmarks.common import Outcome, add_common_arguments, build_refiner, load_samples, summarize, write_results
 
 from iosm.baselines import closed_form_alpha, grabcut_mask, trimap_from_mask
 from iosm.metrics import boundary_f, mask_iou
