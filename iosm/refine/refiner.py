@@ -11,14 +11,9 @@ cut by the frame), un-pads, returns the last non-empty mask if a stage removes e
 early once a full inpaint+outpaint cycle changes fewer than ``early_stop`` of the pixels, and, for
 an image larger than the canvas, re-decides the boundary at the image's own resolution (``polish``).
 
-Prompt details of the original (PaintSeg's ``predict_mask``): a box prompt clusters into 3 in the first
-iteration and a point prompt in the first three (the kept cluster is still the largest / smallest
-centre); point prompts add (even) or subtract (odd) Gaussian bumps centred on the points to every
-crop's difference, scaled to its range and weighted ``0.2 - 0.04 i`` (clamped at 0 unless
-``faithful``: the original's weight turns negative after five iterations). With ``faithful`` a point
-prompt also starts from the whole canvas, outpaints the whole background and lets even stages grow
-the mask within a 25x25 square, and a scribble starts from its stroke dilated by a 5x5 cross, as the
-original does; otherwise both start from the prompt's mask (a grown convex hull).
+The prompt's own policy (its starting mask, cluster counts, difference bumps, growth element and
+outpaint region: PaintSeg's per-prompt details) comes from the
+:class:`iosm.refine.prompts.base.PromptInput` the prompt hands over; the loop names no prompt kind.
 """
 
 from __future__ import annotations
@@ -34,10 +29,10 @@ from iosm.refine.devices import resolve_device
 from iosm.refine.features.base import FeatureExtractor
 from iosm.refine.inpainters.base import Inpainter
 from iosm.refine.morphology import close_mask, dilate, open_mask
+from iosm.refine.prompts.base import PromptInput
 from iosm.refine.separators import INPAINT, OUTPAINT, KMeansSeparator
 
 MIN_IMAGE_SIDE = 8  # below this there is no context to paint from and no crop to compare
-POINT_CONSTRAINT_SIZE = 25  # the original's growth square for point prompts (5 otherwise)
 
 
 @dataclass
@@ -88,30 +83,6 @@ def _scaled_box(box: tuple[float, float, float, float], factor: float, shift: tu
     y0, y1 = int(max(area_top, round(centre_y - half_h))), int(min(area_bottom, round(centre_y + half_h)))
     x0, x1 = int(max(area_left, round(centre_x - half_w))), int(min(area_right, round(centre_x + half_w)))
     return y0, max(y1, y0 + 1), x0, max(x1, x0 + 1)
-
-
-@dataclass(frozen=True)
-class _StagePrompt:
-    """What a stage takes from the prompt: ``clusters`` (None = the separator's own), ``points`` (P, 2)
-    x/y canvas pixels or None, and the weight of their bumps."""
-
-    clusters: int | None
-    points: torch.Tensor | None
-    bump_weight: float
-
-
-def _point_bumps(difference: torch.Tensor, points: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
-    """Sum of Gaussians (sigma = (crop height + width) / 5) centred on the points, in the crop's frame,
-    rescaled to the difference's range as the original does (``g * (max - min) + min``)."""
-    y0, y1, x0, x1 = box
-    rows = torch.arange(y0, y1, dtype=torch.float32, device=difference.device)[:, None]
-    cols = torch.arange(x0, x1, dtype=torch.float32, device=difference.device)[None, :]
-    sigma = ((y1 - y0) + (x1 - x0)) / 5
-    bumps = torch.zeros_like(difference)
-    for x, y in points.tolist():
-        bumps += torch.exp(-((rows - y) ** 2 + (cols - x) ** 2) / (2 * sigma**2))
-    low, high = difference.min(), difference.max()
-    return bumps * (high - low) + low
 
 
 class Refiner:
@@ -186,30 +157,18 @@ class Refiner:
         self.device = resolve_device(device)
 
     # -- public -------------------------------------------------------------------------------
-    def refine(
-        self,
-        image: np.ndarray,
-        initial_mask: np.ndarray,
-        *,
-        seed: int = 0,
-        record_steps: bool = False,
-        prompt_kind: str = "file",
-        points: np.ndarray | None = None,
-        stroke: np.ndarray | None = None,
-    ) -> RefineResult:
-        """Refine ``initial_mask`` (H, W) bool for ``image`` (H, W, 3) float [0, 1]; see :class:`RefineResult`.
+    def refine(self, image: np.ndarray, prompt: PromptInput | np.ndarray, *, seed: int = 0, record_steps: bool = False) -> RefineResult:
+        """Refine the prompt's initial mask for ``image`` (H, W, 3) float [0, 1]; see :class:`RefineResult`.
 
-        prompt_kind: the prompt that made the mask (``box`` and ``points`` change the clustering);
-        points: (P, 2) x/y image pixels of a point prompt (Gaussian bumps on the differences);
-        stroke: (H, W) bool of a scribble prompt (the faithful start: the stroke dilated 5x5).
+        prompt: what a prompt's ``prepare`` returns (the initial mask and the prompt's policy in the
+        loop), or a plain (H, W) bool mask, treated as a ``file`` prompt.
         """
-        self._check_inputs(image, initial_mask)
+        if not isinstance(prompt, PromptInput):
+            prompt = PromptInput(np.asarray(prompt, dtype=bool))
+        self._check_inputs(image, prompt.mask)
         letterbox = Letterbox.fit(image.shape[0], image.shape[1], self.size)
         canvas = letterbox.image_to_canvas(image, self.device)
-        foreground = self._start(letterbox, initial_mask, points is not None, stroke)
-        canvas_points = None
-        if points is not None:
-            canvas_points = torch.as_tensor(letterbox.points_to_canvas(points), dtype=torch.float32, device=self.device).reshape(-1, 2)
+        foreground = prompt.start(letterbox, self.device, self.faithful)
         painter_passes = self._painter_passes()
         feature_passes = self.features.forward_passes
         generator = np.random.default_rng(seed)
@@ -225,8 +184,7 @@ class Refiner:
             stage = self.stages[iteration % len(self.stages)]
             if stage == INPAINT or box is None:  # outpaint stages reuse the last inpaint stage's box
                 box = _bounding_box(foreground > 0)
-            prompt = _StagePrompt(self._clusters(prompt_kind, points is not None, iteration), canvas_points, self._bump_weight(iteration))
-            updated, record = self._stage(canvas, foreground, box, valid, area, stage, generator, seed * 1009 + iteration, prompt)
+            updated, record = self._stage(canvas, foreground, box, valid, area, stage, generator, seed * 1009 + iteration, prompt, iteration, letterbox)
             iterations += 1
             if not updated.any():
                 if self.faithful:  # the original crashes on the next bounding box
@@ -275,31 +233,6 @@ class Refiner:
         if initial_mask.all():
             raise ValueError("initial_mask covers the whole image: there is no background to paint from (use a tighter prompt)")
 
-    def _start(self, letterbox: Letterbox, initial_mask: np.ndarray, has_points: bool, stroke: np.ndarray | None) -> torch.Tensor:
-        """The canvas mask the loop starts from: the prompt's mask, or with ``faithful`` the original's
-        start for sparse prompts (the whole canvas for points, the stroke dilated 5x5 for a scribble)."""
-        foreground = letterbox.mask_to_canvas(initial_mask, self.device)
-        if not foreground.any():  # a speck that vanished on the canvas
-            raise ValueError(f"initial_mask: its {int(initial_mask.sum())} pixels vanish on the {self.size}px canvas; raise refiner.size")
-        if self.faithful and has_points:
-            return torch.ones_like(foreground)
-        if self.faithful and stroke is not None:
-            return dilate(letterbox.mask_to_canvas(stroke, self.device, thin=True), 5, "cross")
-        return foreground
-
-    @staticmethod
-    def _clusters(prompt_kind: str, has_points: bool, iteration: int) -> int | None:
-        """The original's k-means cluster count for this iteration; None = the separator's own."""
-        if prompt_kind == "box" and iteration < 1:
-            return 3
-        if has_points and iteration < 3:
-            return 3
-        return None
-
-    def _bump_weight(self, iteration: int) -> float:
-        weight = 0.2 - 0.04 * iteration
-        return weight if self.faithful else max(weight, 0.0)
-
     def _valid_box(self, foreground: torch.Tensor, area: tuple[int, int, int, int]) -> torch.Tensor:
         """(size, size) float: the initial mask's box scaled ``valid_box_scale`` about its centre."""
         y0, y1, x0, x1 = _scaled_box(_bounding_box(foreground > 0), self.valid_box_scale, (0, 0), area)
@@ -322,18 +255,16 @@ class Refiner:
         weight = region[None, ..., None].float()
         return weight * samples + (1 - weight) * canvas[None]
 
-    def _stage(self, canvas, foreground, box, valid, area, stage, generator, stage_seed, prompt: _StagePrompt):
+    def _stage(self, canvas, foreground, box, valid, area, stage, generator, stage_seed, prompt: PromptInput, iteration: int, letterbox: Letterbox):
         """One iteration: paint, compare crops, separate, constrain, clean. Returns the new foreground
         (size, size) float {0, 1} and the (painted, difference) record."""
         background = 1.0 - foreground
-        original_points = self.faithful and prompt.points is not None
-        constraint_size = POINT_CONSTRAINT_SIZE if original_points else self.constraint_size
+        constraint_size = prompt.growth_size(self.constraint_size, self.faithful)
         if stage == INPAINT:
             region, painter = dilate(foreground, 3, "cross", self.inpaint_dilation), self.inpainter
-        elif original_points:  # the original outpaints the whole background for point prompts
-            region, painter = background, self.outpainter
         else:
-            region, painter = background * dilate(foreground, self.band_size, "cross"), self.outpainter
+            band = background * dilate(foreground, self.band_size, "cross")
+            region, painter = prompt.outpaint_region(band, background, self.faithful), self.outpainter
         count = len(self.crop_factors) if self.faithful else self.samples
         painted = self._paint(canvas, region, area, painter, stage_seed, count, per_sample=self.faithful and stage == INPAINT)
         boxes = [
@@ -343,13 +274,12 @@ class Refiner:
         differences = self._differences(canvas, painted, boxes)
         if self.crf is not None:
             differences = [self._blend_crf(canvas[y0:y1, x0:x1], d) for d, (y0, y1, x0, x1) in zip(differences, boxes)]
-        if prompt.points is not None:
-            sign = 1.0 if stage == INPAINT else -1.0
-            differences = [d + sign * prompt.bump_weight * _point_bumps(d, prompt.points, b) for d, b in zip(differences, boxes)]
+        bumps = [prompt.difference_bumps(d, b, stage, iteration, letterbox, self.faithful) for d, b in zip(differences, boxes)]
+        differences = [d if bump is None else d + bump for d, bump in zip(differences, bumps)]
         regions = [region[y0:y1, x0:x1] > 0 for (y0, y1, x0, x1) in boxes]
         crops = [canvas[y0:y1, x0:x1] for (y0, y1, x0, x1) in boxes]
         current = [foreground[y0:y1, x0:x1] > 0 for (y0, y1, x0, x1) in boxes]
-        labels = self.separator(differences, regions, stage, crops, current, clusters=prompt.clusters)
+        labels = self.separator(differences, regions, stage, crops, current, clusters=prompt.clusters(iteration))
         votes, counts = torch.zeros_like(foreground), torch.zeros_like(foreground)
         summed_difference = torch.zeros_like(foreground)
         for (y0, y1, x0, x1), label, difference in zip(boxes, labels, differences):
