@@ -250,9 +250,12 @@ def test_scribble_prompts_start_from_the_dilated_stroke_only_when_faithful(scene
     hull = np.zeros((SIZE, SIZE), bool)
     hull[22:38, 12:40] = True
     painter = _RecordingPainter()
-    refiner = Refiner(inpainter=painter, features=ColorFeatures(separator=GraphCutSeparator()), size=SIZE, crf=None,
+    refiner = Refiner(inpainter=painter, features=ColorFeatures(), separator=GraphCutSeparator(), size=SIZE, crf=None,
                       iters=1, faithful=faithful)
-    refiner.refine(image, ScribbleInput(hull, stroke=stroke), seed=0)
+    try:
+        refiner.refine(image, ScribbleInput(hull, stroke=stroke), seed=0)
+    except ValueError as error:  # the faithful loop may empty a 5 px stroke (weight-free backends); the start is painted first
+        assert faithful and "removed the whole mask" in str(error)
     first_region = painter.regions[0]  # the start dilated by a 3x3 cross 4 times
     if faithful:  # the stroke dilated by a 5x5 cross: rows 28-32, then 4 more each way
         assert first_region[30, 16:36].all() and not first_region[20].any() and not first_region[40].any()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from iosm.refine.canvas import Letterbox
 from iosm.refine.morphology import dilate
@@ -42,16 +43,27 @@ class BoxInput(PromptInput):
         return 3 if iteration < 1 else None
 
 
-def point_bumps(difference: torch.Tensor, points: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
+def point_bumps(difference: torch.Tensor, points: torch.Tensor, box: tuple[int, int, int, int], faithful: bool = False) -> torch.Tensor:
     """Sum of Gaussians (sigma = (crop height + width) / 5) centred on the (P, 2) x/y canvas ``points``,
-    in the crop's frame, rescaled to the difference's range as the original does (``g * (max - min) + min``)."""
+    in the crop's frame, rescaled to the difference's range as the original does (``g * (max - min) + min``).
+
+    ``faithful``: on the original's grid, ``linspace(0, h, h)`` rows (a spacing of h / (h - 1) px), then
+    resized to the difference's (comparison-grid) shape by nearest interpolation.
+    """
     y0, y1, x0, x1 = box
-    rows = torch.arange(y0, y1, dtype=torch.float32, device=difference.device)[:, None]
-    cols = torch.arange(x0, x1, dtype=torch.float32, device=difference.device)[None, :]
-    sigma = ((y1 - y0) + (x1 - x0)) / 5
-    bumps = torch.zeros_like(difference)
+    height, width = y1 - y0, x1 - x0
+    if faithful:
+        rows = torch.linspace(0, height, height, device=difference.device)[:, None]
+        cols = torch.linspace(0, width, width, device=difference.device)[None, :]
+    else:
+        rows = torch.arange(height, dtype=torch.float32, device=difference.device)[:, None]
+        cols = torch.arange(width, dtype=torch.float32, device=difference.device)[None, :]
+    sigma = (height + width) / 5
+    bumps = torch.zeros((height, width), device=difference.device)
     for x, y in points.tolist():
-        bumps += torch.exp(-((rows - y) ** 2 + (cols - x) ** 2) / (2 * sigma**2))
+        bumps += torch.exp(-((rows - (y - y0)) ** 2 + (cols - (x - x0)) ** 2) / (2 * sigma**2))
+    if faithful:
+        bumps = F.interpolate(bumps[None, None], tuple(difference.shape))[0, 0]
     low, high = difference.min(), difference.max()
     return bumps * (high - low) + low
 
@@ -76,7 +88,7 @@ class PointsInput(PromptInput):
             weight = max(weight, 0.0)
         canvas_points = torch.as_tensor(letterbox.points_to_canvas(self.points), dtype=torch.float32, device=difference.device)
         sign = 1.0 if stage == INPAINT else -1.0
-        return sign * weight * point_bumps(difference, canvas_points.reshape(-1, 2), box)
+        return sign * weight * point_bumps(difference, canvas_points.reshape(-1, 2), box, faithful)
 
     def growth_size(self, size: int, faithful: bool) -> int:
         return POINT_GROWTH_SIZE if faithful else size
