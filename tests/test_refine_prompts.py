@@ -83,3 +83,37 @@ def test_grabcut_prompt_finds_a_centred_object_without_any_mask(scene):
     assert (mask & truth).sum() / (mask | truth).sum() > 0.9
     with pytest.raises(ValueError, match="box_fraction"):
         GrabCutPrompt(box_fraction=1.5)
+
+
+def test_each_sparse_prompt_hands_the_refiner_its_own_policy(scene):
+    """The loop asks the prompt input for its policy; a new prompt kind is one subclass, no refiner edit."""
+    from iosm.refine.features.color import ColorFeatures
+    from iosm.refine.inpainters.opencv import OpenCVInpainter
+    from iosm.refine.prompts.base import PromptInput
+    from iosm.refine.prompts.geometric import BoxInput, PointsInput, ScribbleInput
+    from iosm.refine.refiner import Refiner
+    from iosm.refine.separators import KMeansSeparator
+
+    image, truth, masks = scene
+    assert type(BoxPrompt(dir=str(masks)).prepare(image, "img")) is BoxInput
+    assert type(PointsPrompt(dir=str(masks)).prepare(image, "img")) is PointsInput
+    assert type(ScribblePrompt(dir=str(masks)).prepare(image, "img")) is ScribbleInput
+    assert type(FilePrompt(dir=str(masks)).prepare(image, "img")) is PromptInput
+
+    class FourMeansInput(PromptInput):
+        def clusters(self, iteration):
+            return 4
+
+    asked = []
+
+    def separator(*args, clusters=None):
+        asked.append(clusters)
+        return KMeansSeparator()(*args, clusters=clusters)
+
+    refiner = Refiner(inpainter=OpenCVInpainter(methods=["telea"]), features=ColorFeatures(), size=64, crf=None, polish=None,
+                      iters=2, early_stop=None, separator=separator)
+    refiner.refine(image, FourMeansInput(truth), seed=0)
+    assert asked == [4, 4]
+    asked.clear()
+    refiner.refine(image, truth, seed=0)  # a plain mask is a file prompt
+    assert asked == [None, None]

@@ -44,7 +44,7 @@ class DenseCRF:
         from pydensecrf.utils import unary_from_softmax
 
         height, width = probability.shape
-        foreground = probability.detach().float().clamp(1e-5, 1 - 1e-5).cpu().numpy()
+        foreground = probability.detach().double().clamp(1e-5, 1 - 1e-5).cpu().numpy()  # float64 until the log, as the original
         softmax = np.stack([1.0 - foreground, foreground]).astype(np.float32)  # (2, H, W)
         crf = dcrf.DenseCRF2D(width, height, 2)
         crf.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(softmax)))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -68,3 +69,33 @@ def kmeans(points: torch.Tensor, k: int, *, iterations: int = 50, seed: int = 0,
     labels = distances.argmin(-1)
     inertia = distances.gather(-1, labels[..., None])[..., 0].sum(-1)
     return KMeansResult(labels, centers, inertia)
+
+
+def kmeans_original(points: torch.Tensor, k: int, *, seed: int = 0, iterations: int = 200, tolerance: float = 1e-4) -> tuple[torch.Tensor, torch.Tensor]:
+    """The original's clustering (the vendored ``kmeans_pytorch``, euclidean) on ``points`` (N, D) float.
+
+    Initial centres are ``k`` distinct random data points; Lloyd iterations until the squared sum of the
+    centres' moves falls below ``tolerance`` or ``iterations`` are done; an emptied cluster takes a
+    random data point. Returns (labels (N,) long, the assignment of the *last* iteration, made before
+    its centre update, as the original returns them; centres (k, D)). Seeded by ``seed``.
+    """
+    if points.dim() != 2 or not 1 <= k <= points.shape[0]:
+        raise ValueError(f"points: expected (N, D) with N >= k = {k}, got shape {tuple(points.shape)}")
+    points = points.float()
+    count = points.shape[0]
+    chosen = np.random.default_rng(seed).choice(count, k, replace=False)
+    refill = torch.Generator(device="cpu").manual_seed(seed)
+    centers = points[torch.as_tensor(chosen, device=points.device)].clone()
+    for _ in range(iterations):
+        distances = ((points[:, None] - centers[None]) ** 2).sum(-1)  # (N, k), as kmeans_pytorch computes it
+        labels = distances.argmin(1)
+        previous = centers.clone()
+        for index in range(k):
+            members = points[labels == index]
+            if members.shape[0] == 0:
+                members = points[torch.randint(count, (1,), generator=refill).to(points.device)]
+            centers[index] = members.mean(0)
+        shift = torch.sqrt(((centers - previous) ** 2).sum(1)).sum()
+        if shift**2 < tolerance:
+            break
+    return labels, centers

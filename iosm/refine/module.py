@@ -53,11 +53,11 @@ class RefineModule(LightningModule):
     """Runs ``prompt -> refiner [-> matte]`` on each predict item.
 
     Args:
-        refiner: :class:`iosm.refine.refiner.Refiner` (``refine(image, initial_mask, seed=,
-            record_steps=, prompt_kind=, points=, stroke=)``); it rejects empty, full and tiny inputs with its
-            own message.
+        refiner: :class:`iosm.refine.refiner.Refiner` (``refine(image, prompt_input, seed=,
+            record_steps=)``); it rejects empty, full and tiny inputs with its own message.
         prompt: :class:`iosm.refine.prompts.base.Prompt`, ``prepare(image, name)`` -> a
-            :class:`iosm.refine.prompts.base.PromptInput` (the initial mask, the kind, points).
+            :class:`iosm.refine.prompts.base.PromptInput` (the initial mask and the prompt's policy in
+            the loop).
         matte: optional, ``predict(image, mask) -> alpha`` (H, W) float in [0, 1].
         save_steps: keep the refiner's per-iteration records for the writer's panels.
         seed: the refiner's seed, the same for every image, so that an image's result does not
@@ -104,8 +104,7 @@ class RefineModule(LightningModule):
         entry.update(height=image.shape[0], width=image.shape[1])
         prompt = self.prompt.prepare(image, item["name"])
         initial_mask = prompt.mask
-        result = self.refiner.refine(image, initial_mask, seed=self.seed, record_steps=self.save_steps,
-                                     prompt_kind=prompt.kind, points=prompt.points, stroke=prompt.stroke)
+        result = self.refiner.refine(image, prompt, seed=self.seed, record_steps=self.save_steps)
         refined_mask = np.asarray(result.mask, dtype=bool)
         entry.update(inpaint_calls=int(result.inpaint_calls), feature_calls=int(result.feature_calls),
                      iterations=int(result.iterations))

@@ -49,11 +49,11 @@ def erode(mask: torch.Tensor, size: int, shape: str = "square", iterations: int 
     return 1.0 - dilate(1.0 - mask.float(), size, shape, iterations)
 
 
-def open_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
-    """Erode then dilate (square): removes specks narrower than ``size``."""
-    return dilate(erode(mask, size), size)
+def open_mask(mask: torch.Tensor, size: int, shape: str = "square") -> torch.Tensor:
+    """Erode then dilate (square or cross): removes specks narrower than ``size``."""
+    return dilate(erode(mask, size, shape), size, shape)
 
 
-def close_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
-    """Dilate then erode (square): fills holes and gaps narrower than ``size``."""
-    return erode(dilate(mask, size), size)
+def close_mask(mask: torch.Tensor, size: int, shape: str = "square") -> torch.Tensor:
+    """Dilate then erode (square or cross): fills holes and gaps narrower than ``size``."""
+    return erode(dilate(mask, size, shape), size, shape)

@@ -5,20 +5,19 @@ dilated mask) and keep the pixels whose features changed; odd iterations paint a
 the object from its context (outpaint) and add the band pixels the painting reproduced.
 ``faithful=True`` runs the original's schedule and behaviour (one painting call per crop, the whole
 canvas painted and cropped and stretched back with its letterbox padding, an empty mask is an error,
-all iterations run). The default runs one batched painting call of ``samples`` per stage, paints and
+all iterations run) and its arithmetic step for step (:mod:`iosm.refine.faithful`: truncated crop
+boxes that odd stages scale again, one shared row/column offset, uint8 PIL-bicubic crops for the
+features, nearest resizes on the original's 500 px comparison grid, the CRF's unary from the current
+mask, the original's k-means, a 5x5 cross grown 4 times, ``> 0.5``, cross clean-up, and the outpaint
+stage's raw painted image, not composited). The default runs one batched painting call of ``samples`` per stage, paints and
 crops only the image's part of the canvas (black padding would pose as background next to an object
 cut by the frame), un-pads, returns the last non-empty mask if a stage removes everything, stops
 early once a full inpaint+outpaint cycle changes fewer than ``early_stop`` of the pixels, and, for
 an image larger than the canvas, re-decides the boundary at the image's own resolution (``polish``).
 
-Prompt details of the original (PaintSeg's ``predict_mask``): a box prompt clusters into 3 in the first
-iteration and a point prompt in the first three (the kept cluster is still the largest / smallest
-centre); point prompts add (even) or subtract (odd) Gaussian bumps centred on the points to every
-crop's difference, scaled to its range and weighted ``0.2 - 0.04 i`` (clamped at 0 unless
-``faithful``: the original's weight turns negative after five iterations). With ``faithful`` a point
-prompt also starts from the whole canvas, outpaints the whole background and lets even stages grow
-the mask within a 25x25 square, and a scribble starts from its stroke dilated by a 5x5 cross, as the
-original does; otherwise both start from the prompt's mask (a grown convex hull).
+The prompt's own policy (its starting mask, cluster counts, difference bumps, growth element and
+outpaint region: PaintSeg's per-prompt details) comes from the
+:class:`iosm.refine.prompts.base.PromptInput` the prompt hands over; the loop names no prompt kind.
 """
 
 from __future__ import annotations
@@ -29,15 +28,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from iosm.refine import faithful as original
 from iosm.refine.canvas import Letterbox
 from iosm.refine.devices import resolve_device
 from iosm.refine.features.base import FeatureExtractor
 from iosm.refine.inpainters.base import Inpainter
 from iosm.refine.morphology import close_mask, dilate, open_mask
+from iosm.refine.prompts.base import PromptInput
 from iosm.refine.separators import INPAINT, OUTPAINT, KMeansSeparator
 
 MIN_IMAGE_SIDE = 8  # below this there is no context to paint from and no crop to compare
-POINT_CONSTRAINT_SIZE = 25  # the original's growth square for point prompts (5 otherwise)
 
 
 @dataclass
@@ -88,30 +88,6 @@ def _scaled_box(box: tuple[float, float, float, float], factor: float, shift: tu
     y0, y1 = int(max(area_top, round(centre_y - half_h))), int(min(area_bottom, round(centre_y + half_h)))
     x0, x1 = int(max(area_left, round(centre_x - half_w))), int(min(area_right, round(centre_x + half_w)))
     return y0, max(y1, y0 + 1), x0, max(x1, x0 + 1)
-
-
-@dataclass(frozen=True)
-class _StagePrompt:
-    """What a stage takes from the prompt: ``clusters`` (None = the separator's own), ``points`` (P, 2)
-    x/y canvas pixels or None, and the weight of their bumps."""
-
-    clusters: int | None
-    points: torch.Tensor | None
-    bump_weight: float
-
-
-def _point_bumps(difference: torch.Tensor, points: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
-    """Sum of Gaussians (sigma = (crop height + width) / 5) centred on the points, in the crop's frame,
-    rescaled to the difference's range as the original does (``g * (max - min) + min``)."""
-    y0, y1, x0, x1 = box
-    rows = torch.arange(y0, y1, dtype=torch.float32, device=difference.device)[:, None]
-    cols = torch.arange(x0, x1, dtype=torch.float32, device=difference.device)[None, :]
-    sigma = ((y1 - y0) + (x1 - x0)) / 5
-    bumps = torch.zeros_like(difference)
-    for x, y in points.tolist():
-        bumps += torch.exp(-((rows - y) ** 2 + (cols - x) ** 2) / (2 * sigma**2))
-    low, high = difference.min(), difference.max()
-    return bumps * (high - low) + low
 
 
 class Refiner:
@@ -168,7 +144,7 @@ class Refiner:
         self.inpainter = inpainter
         self.outpainter = outpainter or inpainter
         self.features = features
-        self.separator = separator or features.separator or KMeansSeparator()
+        self.separator = separator or (KMeansSeparator(original=True) if faithful else features.separator) or KMeansSeparator()
         self.crf = crf
         self.crf_weight = crf_weight
         self.polish = None if faithful else polish
@@ -188,47 +164,37 @@ class Refiner:
         self.device = resolve_device(device)
 
     # -- public -------------------------------------------------------------------------------
-    def refine(
-        self,
-        image: np.ndarray,
-        initial_mask: np.ndarray,
-        *,
-        seed: int = 0,
-        record_steps: bool = False,
-        prompt_kind: str = "file",
-        points: np.ndarray | None = None,
-        stroke: np.ndarray | None = None,
-    ) -> RefineResult:
-        """Refine ``initial_mask`` (H, W) bool for ``image`` (H, W, 3) float [0, 1]; see :class:`RefineResult`.
+    def refine(self, image: np.ndarray, prompt: PromptInput | np.ndarray, *, seed: int = 0, record_steps: bool = False) -> RefineResult:
+        """Refine the prompt's initial mask for ``image`` (H, W, 3) float [0, 1]; see :class:`RefineResult`.
 
-        prompt_kind: the prompt that made the mask (``box`` and ``points`` change the clustering);
-        points: (P, 2) x/y image pixels of a point prompt (Gaussian bumps on the differences);
-        stroke: (H, W) bool of a scribble prompt (the faithful start: the stroke dilated 5x5).
+        prompt: what a prompt's ``prepare`` returns (the initial mask and the prompt's policy in the
+        loop), or a plain (H, W) bool mask, treated as a ``file`` prompt.
         """
-        self._check_inputs(image, initial_mask)
+        if not isinstance(prompt, PromptInput):
+            prompt = PromptInput(np.asarray(prompt, dtype=bool))
+        self._check_inputs(image, prompt.mask)
         letterbox = Letterbox.fit(image.shape[0], image.shape[1], self.size)
         canvas = letterbox.image_to_canvas(image, self.device)
-        foreground = self._start(letterbox, initial_mask, points is not None, stroke)
-        canvas_points = None
-        if points is not None:
-            canvas_points = torch.as_tensor(letterbox.points_to_canvas(points), dtype=torch.float32, device=self.device).reshape(-1, 2)
+        foreground = prompt.start(letterbox, self.device, self.faithful)
         painter_passes = self._painter_passes()
         feature_passes = self.features.forward_passes
         generator = np.random.default_rng(seed)
         # The original paints and crops the whole canvas, letterbox padding included: black padding
         # then poses as context (an object cut by the frame gets painted black and looks removable).
         area = (0, self.size, 0, self.size) if self.faithful else letterbox.content_box
-        valid = self._valid_box(foreground, area)
-        box = None
+        valid = original.valid_area(foreground, self.valid_box_scale, self.size) if self.faithful else self._valid_box(foreground, area)
+        box, box_from_mask = None, True
         steps: list[RefineStep] = []
         cycle_start = foreground
         iterations = 0
         for iteration in range(self.iters):
             stage = self.stages[iteration % len(self.stages)]
             if stage == INPAINT or box is None:  # outpaint stages reuse the last inpaint stage's box
-                box = _bounding_box(foreground > 0)
-            prompt = _StagePrompt(self._clusters(prompt_kind, points is not None, iteration), canvas_points, self._bump_weight(iteration))
-            updated, record = self._stage(canvas, foreground, box, valid, area, stage, generator, seed * 1009 + iteration, prompt)
+                box, box_from_mask = (original.object_box(foreground > 0) if self.faithful else _bounding_box(foreground > 0)), True
+            boxes, carried_box = self._crops(box, box_from_mask, generator, area)
+            if self.faithful:  # the original's crop loop overwrites its box: odd stages scale the last crop
+                box, box_from_mask = carried_box, False
+            updated, record = self._stage(canvas, foreground, boxes, valid, area, stage, seed * 1009 + iteration, prompt, iteration, letterbox)
             iterations += 1
             if not updated.any():
                 if self.faithful:  # the original crashes on the next bounding box
@@ -277,31 +243,6 @@ class Refiner:
         if initial_mask.all():
             raise ValueError("initial_mask covers the whole image: there is no background to paint from (use a tighter prompt)")
 
-    def _start(self, letterbox: Letterbox, initial_mask: np.ndarray, has_points: bool, stroke: np.ndarray | None) -> torch.Tensor:
-        """The canvas mask the loop starts from: the prompt's mask, or with ``faithful`` the original's
-        start for sparse prompts (the whole canvas for points, the stroke dilated 5x5 for a scribble)."""
-        foreground = letterbox.mask_to_canvas(initial_mask, self.device)
-        if not foreground.any():  # a speck that vanished on the canvas
-            raise ValueError(f"initial_mask: its {int(initial_mask.sum())} pixels vanish on the {self.size}px canvas; raise refiner.size")
-        if self.faithful and has_points:
-            return torch.ones_like(foreground)
-        if self.faithful and stroke is not None:
-            return dilate(letterbox.mask_to_canvas(stroke, self.device, thin=True), 5, "cross")
-        return foreground
-
-    @staticmethod
-    def _clusters(prompt_kind: str, has_points: bool, iteration: int) -> int | None:
-        """The original's k-means cluster count for this iteration; None = the separator's own."""
-        if prompt_kind == "box" and iteration < 1:
-            return 3
-        if has_points and iteration < 3:
-            return 3
-        return None
-
-    def _bump_weight(self, iteration: int) -> float:
-        weight = 0.2 - 0.04 * iteration
-        return weight if self.faithful else max(weight, 0.0)
-
     def _valid_box(self, foreground: torch.Tensor, area: tuple[int, int, int, int]) -> torch.Tensor:
         """(size, size) float: the initial mask's box scaled ``valid_box_scale`` about its centre."""
         y0, y1, x0, x1 = _scaled_box(_bounding_box(foreground > 0), self.valid_box_scale, (0, 0), area)
@@ -309,49 +250,68 @@ class Refiner:
         valid[y0:y1, x0:x1] = 1.0
         return valid
 
-    def _paint(self, canvas, region, area, painter: Inpainter, stage_seed: int, count: int, per_sample: bool) -> torch.Tensor:
-        """(S, size, size, 3) composited samples of the canvas ``area``: one batched call, or one call
-        per sample when ``per_sample`` (the faithful inpaint stage: the original re-paints inside its
-        crop loop)."""
+    def _crops(self, box, from_mask: bool, generator: np.random.Generator, area):
+        """The stage's crop boxes (top, bottom, left, right) and the box the next stage starts from."""
+        if self.faithful:
+            offsets = [int(generator.integers(-self.crop_jitter, self.crop_jitter)) if self.crop_jitter else 0 for _ in self.crop_factors]
+            return original.crop_boxes(box, from_mask, self.crop_factors, offsets, self.size)
+        boxes = [
+            _scaled_box(box, factor, tuple(generator.integers(-self.crop_jitter, self.crop_jitter, 2)) if self.crop_jitter else (0, 0), area)
+            for factor in self.crop_factors
+        ]
+        return boxes, box
+
+    def _paint(self, canvas, region, area, painter: Inpainter, stage_seed: int, count: int, per_sample: bool, composite: bool = True) -> torch.Tensor:
+        """(S, size, size, 3) samples of the canvas ``area``, composited into the canvas unless not
+        ``composite`` (the faithful outpaint stage compares the pipeline's raw output, which is a
+        uint8-truncated canvas through the VAE): one batched call, or one call per sample when
+        ``per_sample`` (the faithful inpaint stage: the original re-paints inside its crop loop)."""
         y0, y1, x0, x1 = area
         images, regions = canvas[None, y0:y1, x0:x1], region[None, y0:y1, x0:x1].bool()
+        if not composite:
+            images = original.truncate_to_uint8(images)
         if per_sample:
             painted = torch.cat([painter.paint(images, regions, num_samples=1, seed=stage_seed * 31 + k)[0] for k in range(count)])
         else:
             painted = painter.paint(images, regions, num_samples=count, seed=stage_seed)[0]
         samples = canvas[None].repeat(count, 1, 1, 1)
         samples[:, y0:y1, x0:x1] = painted.to(self.device)
+        if not composite:
+            return samples
         weight = region[None, ..., None].float()
         return weight * samples + (1 - weight) * canvas[None]
 
-    def _stage(self, canvas, foreground, box, valid, area, stage, generator, stage_seed, prompt: _StagePrompt):
+    def _stage(self, canvas, foreground, boxes, valid, area, stage, stage_seed, prompt: PromptInput, iteration: int, letterbox: Letterbox):
         """One iteration: paint, compare crops, separate, constrain, clean. Returns the new foreground
         (size, size) float {0, 1} and the (painted, difference) record."""
         background = 1.0 - foreground
-        original_points = self.faithful and prompt.points is not None
-        constraint_size = POINT_CONSTRAINT_SIZE if original_points else self.constraint_size
+        constraint_size = prompt.growth_size(self.constraint_size, self.faithful)
         if stage == INPAINT:
             region, painter = dilate(foreground, 3, "cross", self.inpaint_dilation), self.inpainter
-        elif original_points:  # the original outpaints the whole background for point prompts
-            region, painter = background, self.outpainter
         else:
-            region, painter = background * dilate(foreground, self.band_size, "cross"), self.outpainter
+            band = background * dilate(foreground, self.band_size, "cross")
+            region, painter = prompt.outpaint_region(band, background, self.faithful), self.outpainter
         count = len(self.crop_factors) if self.faithful else self.samples
-        painted = self._paint(canvas, region, area, painter, stage_seed, count, per_sample=self.faithful and stage == INPAINT)
-        boxes = [
-            _scaled_box(box, factor, tuple(generator.integers(-self.crop_jitter, self.crop_jitter, 2)) if self.crop_jitter else (0, 0), area)
-            for factor in self.crop_factors
-        ]
+        faithful_outpaint = self.faithful and stage != INPAINT
+        painted = self._paint(canvas, region, area, painter, stage_seed, count, per_sample=self.faithful and stage == INPAINT,
+                              composite=not faithful_outpaint)
         differences = self._differences(canvas, painted, boxes)
         if self.crf is not None:
-            differences = [self._blend_crf(canvas[y0:y1, x0:x1], d) for d, (y0, y1, x0, x1) in zip(differences, boxes)]
-        if prompt.points is not None:
-            sign = 1.0 if stage == INPAINT else -1.0
-            differences = [d + sign * prompt.bump_weight * _point_bumps(d, prompt.points, b) for d, b in zip(differences, boxes)]
-        regions = [region[y0:y1, x0:x1] > 0 for (y0, y1, x0, x1) in boxes]
-        crops = [canvas[y0:y1, x0:x1] for (y0, y1, x0, x1) in boxes]
-        current = [foreground[y0:y1, x0:x1] > 0 for (y0, y1, x0, x1) in boxes]
-        labels = self.separator(differences, regions, stage, crops, current, clusters=prompt.clusters)
+            # The original's unary is the current mask (the background in its outpaint stages).
+            unaries = [(foreground if stage == INPAINT else background)[y0:y1, x0:x1] for (y0, y1, x0, x1) in boxes] if self.faithful else [None] * len(boxes)
+            differences = [self._blend_crf(canvas[y0:y1, x0:x1], d, u) for d, (y0, y1, x0, x1), u in zip(differences, boxes, unaries)]
+        bumps = [prompt.difference_bumps(d, b, stage, iteration, letterbox, self.faithful) for d, b in zip(differences, boxes)]
+        differences = [d if bump is None else d + bump for d, bump in zip(differences, bumps)]
+        # The faithful differences are on the original's comparison grid; the separator sees the
+        # crops there too, and its labels come back to each crop by nearest interpolation.
+        grid = (lambda plane: original.nearest(plane, differences[0].shape)) if self.faithful else (lambda plane: plane)
+        regions = [grid(region[y0:y1, x0:x1]) > 0 for (y0, y1, x0, x1) in boxes]
+        crops = [grid(canvas[y0:y1, x0:x1].permute(2, 0, 1)).permute(1, 2, 0) if self.faithful else canvas[y0:y1, x0:x1] for (y0, y1, x0, x1) in boxes]
+        current = [grid(foreground[y0:y1, x0:x1]) > 0 for (y0, y1, x0, x1) in boxes]
+        labels = self.separator(differences, regions, stage, crops, current, clusters=prompt.clusters(iteration))
+        if self.faithful:
+            labels = [original.nearest(label, (y1 - y0, x1 - x0)) for label, (y0, y1, x0, x1) in zip(labels, boxes)]
+            differences = [original.nearest(d, (y1 - y0, x1 - x0)) for d, (y0, y1, x0, x1) in zip(differences, boxes)]
         votes, counts = torch.zeros_like(foreground), torch.zeros_like(foreground)
         summed_difference = torch.zeros_like(foreground)
         for (y0, y1, x0, x1), label, difference in zip(boxes, labels, differences):
@@ -359,23 +319,28 @@ class Refiner:
             counts[y0:y1, x0:x1] += 1
             summed_difference[y0:y1, x0:x1] += difference
         updated = votes / counts.clamp_min(1) * valid
+        # The original grows by a 5x5 cross 4 times (8 px); the default by a 5x5 square once (2 px).
+        grown = dilate(foreground, constraint_size, "cross", original.GROWTH_ITERATIONS) if self.faithful else dilate(foreground, constraint_size)
         if stage == INPAINT:  # the object may only shrink, or grow a few pixels
-            updated = updated * dilate(foreground, constraint_size)
+            updated = updated * grown
         else:  # only band pixels next to the object may join it
-            updated = dilate(foreground, constraint_size) * updated * background + foreground
-        updated = (updated >= 0.5).float()
-        updated = updated * open_mask(updated, self.clean_size)  # remove specks
-        updated = close_mask(updated, self.clean_size)  # fill small holes
+            updated = grown * updated * background + foreground
+        updated = (updated > 0.5 if self.faithful else updated >= 0.5).float()
+        clean_shape = "cross" if self.faithful else "square"
+        updated = updated * open_mask(updated, self.clean_size, clean_shape)  # remove specks
+        updated = close_mask(updated, self.clean_size, clean_shape)  # fill small holes
         mean_difference = summed_difference / counts.clamp_min(1)
         normalised = mean_difference / mean_difference.max().clamp_min(1e-12)
         record = (painted.cpu().numpy(), normalised.cpu().numpy())
         return updated, record
 
     def _differences(self, canvas: torch.Tensor, painted: torch.Tensor, boxes) -> list[torch.Tensor]:
-        """Per crop k: sum over channels of (f(painted_k) - f(original))^2 at the crop's size.
+        """Per crop k: sum over channels of (f(painted_k) - f(original))^2 at the crop's size (faithful:
+        on the original's square comparison grid, nearest).
 
         All crops (original and painted) go through the feature backbone in one batched call,
-        resized to the backbone's ``input_size`` or, if it has none, to the largest crop.
+        resized to the backbone's ``input_size`` or, if it has none, to the largest crop (bilinear;
+        faithful: uint8-truncated, PIL bicubic).
         """
         input_size = getattr(self.features, "input_size", None)
         if input_size is None:
@@ -384,20 +349,31 @@ class Refiner:
             input_size = (input_size, input_size)
 
         def resized(crop: torch.Tensor) -> torch.Tensor:  # (h, w, 3) -> (H_in, W_in, 3)
+            if self.faithful:
+                return original.backbone_input(crop, input_size)
             return F.interpolate(crop.permute(2, 0, 1)[None], input_size, mode="bilinear", align_corners=False)[0].permute(1, 2, 0)
 
         originals = [resized(canvas[y0:y1, x0:x1]) for y0, y1, x0, x1 in boxes]
         paints = [resized(painted[k % painted.shape[0], y0:y1, x0:x1]) for k, (y0, y1, x0, x1) in enumerate(boxes)]
         features = self.features.extract(torch.stack(originals + paints)).to(self.device)
         squared = ((features[len(boxes) :] - features[: len(boxes)]) ** 2).sum(1, keepdim=True)  # (K, 1, h, w)
+        if self.faithful:  # nearest commutes with the per-pixel sum, so resizing the sum is the same
+            side = original.difference_side(self.size)
+            return [original.nearest(squared[k, 0], (side, side)) for k in range(len(boxes))]
         return [
             F.interpolate(squared[k : k + 1], (y1 - y0, x1 - x0), mode="bilinear", align_corners=False)[0, 0]
             for k, (y0, y1, x0, x1) in enumerate(boxes)
         ]
 
-    def _blend_crf(self, crop: torch.Tensor, difference: torch.Tensor) -> torch.Tensor:
-        """``(1 - w) * diff + w * crf``, the CRF's binary MAP rescaled to the difference's range."""
+    def _blend_crf(self, crop: torch.Tensor, difference: torch.Tensor, mask_crop: torch.Tensor | None = None) -> torch.Tensor:
+        """``(1 - w) * diff + w * crf``, the CRF's binary MAP rescaled to the difference's range. Its
+        unary is the normalised difference, or (faithful) ``mask_crop``'s 0/1 logits through a softmax
+        with the crop truncated to uint8, the MAP brought to the difference's grid by nearest."""
         low, high = difference.min(), difference.max()
+        if mask_crop is not None:
+            smoothed = self.crf(original.truncate_to_uint8(crop), original.mask_probability(mask_crop))
+            smoothed = original.nearest(smoothed * (high - low) + low, difference.shape)
+            return (1 - self.crf_weight) * difference + self.crf_weight * smoothed
         if high <= low:
             return difference
         smoothed = self.crf(crop, (difference - low) / (high - low))

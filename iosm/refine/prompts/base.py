@@ -14,21 +14,49 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from iosm.data.io import find_by_stem, read_mask
+from iosm.refine.canvas import Letterbox
 
 
 @dataclass
 class PromptInput:
-    """What a prompt hands the refiner: the initial ``mask`` (H, W) bool, the prompt's ``kind`` (box and
-    point prompts change the original's clustering) and, for point prompts, the ``points`` (P, 2) x/y
-    image pixels, which the original also uses inside the loop; for scribbles the ``stroke`` (H, W)
-    bool, which the faithful refiner starts from as the original does."""
+    """What a prompt hands the refiner: the initial ``mask`` (H, W) bool and the prompt's ``kind`` (for
+    the manifest), plus the prompt's policy inside the loop, which the refiner asks for instead of
+    branching on prompt kinds. This base class is a dense mask's policy (``file``, ``grabcut``, or a
+    plain mask in a notebook): start from the mask, the separator's own cluster count, no bumps, the
+    refiner's growth size and band. Sparse prompts override what the original does differently for
+    them (:mod:`iosm.refine.prompts.geometric`). ``faithful`` is ``refiner.faithful``.
+    """
 
     mask: np.ndarray
-    kind: str
-    points: np.ndarray | None = None
-    stroke: np.ndarray | None = None
+    kind: str = "file"
+
+    def start(self, letterbox: Letterbox, device: torch.device | str, faithful: bool) -> torch.Tensor:
+        """(size, size) float {0, 1}: the canvas mask the loop starts from (the prompt's mask)."""
+        foreground = letterbox.mask_to_canvas(self.mask, device)
+        if not foreground.any():  # a speck that vanished on the canvas
+            raise ValueError(f"initial_mask: its {int(self.mask.sum())} pixels vanish on the {letterbox.size}px canvas; raise refiner.size")
+        return foreground
+
+    def clusters(self, iteration: int) -> int | None:
+        """The k-means cluster count for this iteration; None = the separator's own."""
+        return None
+
+    def difference_bumps(self, difference: torch.Tensor, box: tuple[int, int, int, int], stage: str, iteration: int,
+                         letterbox: Letterbox, faithful: bool) -> torch.Tensor | None:
+        """What to add to a crop's (h, w) ``difference`` (crop ``box`` = top, bottom, left, right on the
+        canvas) in this stage; None = nothing."""
+        return None
+
+    def growth_size(self, size: int, faithful: bool) -> int:
+        """Side of the structuring element that bounds growth (``refiner.constraint_size`` = ``size``)."""
+        return size
+
+    def outpaint_region(self, band: torch.Tensor, background: torch.Tensor, faithful: bool) -> torch.Tensor:
+        """(size, size) float: what an outpaint stage paints, given the band just outside the object."""
+        return band
 
 
 class Prompt:

@@ -3,20 +3,113 @@ turned into the region the refiner starts from.
 
 PaintSeg's sparse prompts: a box is filled as is; points and a scribble are spread to their convex
 hull grown by ``margin`` (a fraction of the image's long side), since the loop shrinks a mask far more
-easily than it grows one (an odd stage adds at most a few pixels). Point prompts also hand the refiner
-their points, which the original adds as Gaussian bumps to the difference maps (and with
-``refiner.faithful=true`` starts from the whole canvas, as the original does); scribbles hand over
-their stroke, which the faithful refiner dilates by a 5x5 cross to start from, as the original does.
-Deriving from a mask (``prompt.dir``) reproduces the paper's protocol of simulated user input.
+easily than it grows one (an odd stage adds at most a few pixels). Deriving from a mask
+(``prompt.dir``) reproduces the paper's protocol of simulated user input.
+
+Each prompt's :class:`PromptInput` carries what the original (PaintSeg's ``predict_mask``) does
+differently for it inside the loop: a box clusters into 3 in the first iteration
+(:class:`BoxInput`); points cluster into 3 in the first three, add (inpaint) or subtract (outpaint)
+Gaussian bumps centred on the clicks to every crop's difference, weighted ``0.2 - 0.04 i`` (clamped at
+0 unless faithful: the original's weight turns negative after five iterations), and with
+``refiner.faithful=true`` start from the whole canvas, outpaint the whole background and grow within a
+25-px element (:class:`PointsInput`); a faithful scribble starts from its stroke dilated by a 5x5
+cross (:class:`ScribbleInput`). Otherwise points and scribbles start from their grown hull.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from iosm.data.masks import morph_disc
+from iosm.refine.canvas import Letterbox
+from iosm.refine.morphology import dilate
 from iosm.refine.prompts.base import MaskFolder, Prompt, PromptInput, mask_source, non_empty
+from iosm.refine.separators import INPAINT
+
+POINT_GROWTH_SIZE = 25  # the original's growth element for point prompts (5 otherwise)
+
+
+@dataclass
+class BoxInput(PromptInput):
+    """A filled box: the original clusters the first iteration into 3 (object, box corners, rest)."""
+
+    kind: str = "box"
+
+    def clusters(self, iteration: int) -> int | None:
+        return 3 if iteration < 1 else None
+
+
+def point_bumps(difference: torch.Tensor, points: torch.Tensor, box: tuple[int, int, int, int], faithful: bool = False) -> torch.Tensor:
+    """Sum of Gaussians (sigma = (crop height + width) / 5) centred on the (P, 2) x/y canvas ``points``,
+    in the crop's frame, rescaled to the difference's range as the original does (``g * (max - min) + min``).
+
+    ``faithful``: on the original's grid, ``linspace(0, h, h)`` rows (a spacing of h / (h - 1) px), then
+    resized to the difference's (comparison-grid) shape by nearest interpolation.
+    """
+    y0, y1, x0, x1 = box
+    height, width = y1 - y0, x1 - x0
+    if faithful:
+        rows = torch.linspace(0, height, height, device=difference.device)[:, None]
+        cols = torch.linspace(0, width, width, device=difference.device)[None, :]
+    else:
+        rows = torch.arange(height, dtype=torch.float32, device=difference.device)[:, None]
+        cols = torch.arange(width, dtype=torch.float32, device=difference.device)[None, :]
+    sigma = (height + width) / 5
+    bumps = torch.zeros((height, width), device=difference.device)
+    for x, y in points.tolist():
+        bumps += torch.exp(-((rows - (y - y0)) ** 2 + (cols - (x - x0)) ** 2) / (2 * sigma**2))
+    if faithful:
+        bumps = F.interpolate(bumps[None, None], tuple(difference.shape))[0, 0]
+    low, high = difference.min(), difference.max()
+    return bumps * (high - low) + low
+
+
+@dataclass
+class PointsInput(PromptInput):
+    """Clicks: ``points`` (P, 2) x/y image pixels, used inside the loop as the original does."""
+
+    kind: str = "points"
+    points: np.ndarray | None = None
+
+    def start(self, letterbox: Letterbox, device: torch.device | str, faithful: bool) -> torch.Tensor:
+        foreground = super().start(letterbox, device, faithful)
+        return torch.ones_like(foreground) if faithful else foreground  # the original starts from everything
+
+    def clusters(self, iteration: int) -> int | None:
+        return 3 if iteration < 3 else None
+
+    def difference_bumps(self, difference, box, stage, iteration, letterbox, faithful):
+        weight = 0.2 - 0.04 * iteration
+        if not faithful:
+            weight = max(weight, 0.0)
+        canvas_points = torch.as_tensor(letterbox.points_to_canvas(self.points), dtype=torch.float32, device=difference.device)
+        sign = 1.0 if stage == INPAINT else -1.0
+        return sign * weight * point_bumps(difference, canvas_points.reshape(-1, 2), box, faithful)
+
+    def growth_size(self, size: int, faithful: bool) -> int:
+        return POINT_GROWTH_SIZE if faithful else size
+
+    def outpaint_region(self, band: torch.Tensor, background: torch.Tensor, faithful: bool) -> torch.Tensor:
+        return background if faithful else band  # the original outpaints the whole background for points
+
+
+@dataclass
+class ScribbleInput(PromptInput):
+    """A stroke: ``stroke`` (H, W) bool; the faithful start is the stroke dilated by a 5x5 cross."""
+
+    kind: str = "scribble"
+    stroke: np.ndarray | None = None
+
+    def start(self, letterbox: Letterbox, device: torch.device | str, faithful: bool) -> torch.Tensor:
+        foreground = super().start(letterbox, device, faithful)
+        if faithful:
+            return dilate(letterbox.mask_to_canvas(self.stroke, device, thin=True), 5, "cross")
+        return foreground
 
 
 def _hull_mask(points_xy: np.ndarray, shape: tuple[int, int], margin: float) -> np.ndarray:
@@ -53,6 +146,9 @@ class BoxPrompt(_SparsePrompt):
         box[max(0, y0) : min(shape[0], y1), max(0, x0) : min(shape[1], x1)] = True
         return non_empty(box, name, "box")
 
+    def prepare(self, image: np.ndarray, name: str) -> PromptInput:
+        return BoxInput(self.initial_mask(image, name))
+
 
 class PointsPrompt(_SparsePrompt):
     """``count`` points inside the source mask (seeded, away from its edge), or annotated ``points``."""
@@ -81,7 +177,7 @@ class PointsPrompt(_SparsePrompt):
 
     def prepare(self, image: np.ndarray, name: str) -> PromptInput:
         points = self.points(name, image.shape[:2])
-        return PromptInput(_hull_mask(points, image.shape[:2], self.margin), self.kind, points)
+        return PointsInput(_hull_mask(points, image.shape[:2], self.margin), points=points)
 
 
 class ScribblePrompt(_SparsePrompt):
@@ -108,4 +204,4 @@ class ScribblePrompt(_SparsePrompt):
     def prepare(self, image: np.ndarray, name: str) -> PromptInput:
         stroke = self.scribble(name, image.shape[:2])
         rows, cols = np.nonzero(stroke)
-        return PromptInput(_hull_mask(np.stack([cols, rows], axis=1), image.shape[:2], self.margin), self.kind, stroke=stroke)
+        return ScribbleInput(_hull_mask(np.stack([cols, rows], axis=1), image.shape[:2], self.margin), stroke=stroke)
