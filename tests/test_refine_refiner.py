@@ -254,7 +254,7 @@ def test_scribble_prompts_start_from_the_dilated_stroke_only_when_faithful(scene
     hull[22:38, 12:40] = True
     painter = _RecordingPainter()
     refiner = Refiner(inpainter=painter, features=ColorFeatures(), separator=GraphCutSeparator(), size=SIZE, crf=None,
-                      iters=1, faithful=faithful)
+                      polish=None, iters=1, faithful=faithful)
     try:
         refiner.refine(image, ScribbleInput(hull, stroke=stroke), seed=0)
     except ValueError as error:  # the faithful loop may empty a 5 px stroke (weight-free backends); the start is painted first
