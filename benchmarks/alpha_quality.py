@@ -26,7 +26,7 @@ import numpy as np
 from common import (Sample, add_common_arguments, bar_plot, load_samples, markdown_table, refiner_method, run_method,
                     summarize, warm_up_pymatting, write_results)
 
-from iosm.baselines import closed_form_alpha, grabcut_closed_form_alpha, knn_alpha, trimap_from_mask
+from iosm.baselines import closed_form_alpha, grabcut_closed_form_alpha, trimap_from_mask
 from iosm.data.io import find_by_stem, read_mask
 from iosm.metrics import matting_metrics
 
@@ -44,7 +44,7 @@ def peer_methods(has_trimaps: bool) -> dict:
     methods = {
         "rough mask as alpha": lambda s: (s.rough_mask.astype(np.float32), {}),
         "closed-form (rough-mask trimap)": lambda s: (closed_form_alpha(s.image, trimap_from_mask(s.rough_mask)), {}),
-        "KNN (rough-mask trimap)": lambda s: (knn_alpha(s.image, trimap_from_mask(s.rough_mask)), {}),
+        "KNN (rough-mask trimap)": lambda s: (closed_form_alpha(s.image, trimap_from_mask(s.rough_mask), "knn"), {}),
         "GrabCut -> closed-form": lambda s: (grabcut_closed_form_alpha(s.image, s.rough_mask), {}),
     }
     if has_trimaps:

@@ -31,7 +31,7 @@ import numpy as np
 
 from iosm.data.io import atomic_write_text, to_uint8, write_image
 from iosm.data.layouts import MattingRecord, aim500_records
-from iosm.data.masks import perturb_mask
+from iosm.data.masks import perturb_mask, trimap_between
 
 PHOTOS = (
     "astronaut", "chelsea", "cat", "coffee", "rocket", "hubble_deep_field", "retina",
@@ -137,11 +137,7 @@ def make_alpha(rng: np.random.Generator, size: int, matte_type: str) -> np.ndarr
 
 def make_trimap(alpha: np.ndarray) -> np.ndarray:
     """0 / 0.5 / 1 trimap: unknown band = dilate(alpha > 0) minus erode(alpha == 1), 1/64 of the side wide."""
-    radius = max(1, alpha.shape[0] // 64)
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    anywhere = cv2.dilate((alpha > 1e-3).astype(np.uint8), disc).astype(bool)
-    opaque = cv2.erode((alpha > 1 - 1e-3).astype(np.uint8), disc).astype(bool)
-    return np.where(opaque, 1.0, np.where(anywhere, 0.5, 0.0)).astype(np.float32)
+    return trimap_between(alpha > 1 - 1e-3, alpha > 1e-3, max(1, alpha.shape[0] // 64))
 
 
 def make_sample(seed: int, index: int, size: int) -> dict:
