@@ -163,3 +163,20 @@ def test_trimap_from_mask_matches_an_independent_disc_morphology():
     agree = (trimap == 1.0) == inner
     assert agree.mean() > 0.99 and ((trimap == 0.0) == ~outer).mean() > 0.99
     assert set(np.unique(trimap)) == {0.0, 0.5, 1.0}
+
+
+def test_evaluate_runs_the_classical_matte_over_a_dataset(synthetic_root, tmp_path, compose_cfg):
+    """evaluate.py matte=classical: the matte on the data's masks, scored like the folder mode; it
+    must beat the same masks used as alphas (scored by the same job, folder mode)."""
+    import json
+
+    from iosm.jobs.evaluate import run
+
+    data = ["data=aim500", f"data.root={synthetic_root}", "data.mask_source=folder",
+            f"data.mask_dir={synthetic_root}/init", "data.num_workers=0"]
+    matte_sad = run(compose_cfg("evaluate", ["matte=classical", *data, f"output_dir={tmp_path / 'matte'}"]))
+    metrics = json.loads((tmp_path / "matte" / "metrics.json").read_text())
+    assert metrics["n"] == 8 and len(list((tmp_path / "matte" / "alphas").iterdir())) == 8
+    mask_sad = run(compose_cfg("evaluate", [f"pred_dir={tmp_path / 'matte' / 'masks'}", f"gt_dir={synthetic_root}/mask",
+                                            f"output_dir={tmp_path / 'masks'}"]))
+    assert matte_sad < mask_sad
