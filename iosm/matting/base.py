@@ -50,7 +50,7 @@ class Matte:
             raise ValueError(f"mask: expected shape {image.shape[:2]} (the image's), got {mask.shape}")
         if evidence is not None and np.shape(evidence) != mask.shape:
             raise ValueError(f"evidence: expected shape {mask.shape} (the image's), got {np.shape(evidence)}")
-        image = image.astype(np.float32)
+        image = np.clip(image.astype(np.float32), 0.0, 1.0)  # composites overshoot 1 by rounding; pymatting warns
         mask = mask.astype(bool)
         if not mask.any() or mask.all():
             value = float(mask.all())
