@@ -27,6 +27,7 @@ from omegaconf import DictConfig
 from iosm.data.io import atomic_write_text
 from iosm.jobs.common import build_callbacks, list_errors, start_job
 from iosm.loggers import build_loggers, finalize_loggers, log_summary, log_table
+from iosm.matting import build_matte
 from iosm.refine.module import RefineModule
 from iosm.refine.predict_data import RefinePredictData
 from iosm.refine.writer import MANIFEST, read_manifest
@@ -54,7 +55,7 @@ def run(cfg: DictConfig) -> float | None:
     L.seed_everything(cfg.seed, workers=True)
 
     callbacks = build_callbacks(cfg, mask_writer={"output_dir": str(output_dir), "on_error": cfg.on_error,
-                                                  "matte": cfg.matte.ckpt_path is not None})
+                                                  "matte": cfg.matte.get("_target_") is not None})
     writer = callbacks["mask_writer"]
     trainer = instantiate(cfg.trainer, callbacks=list(callbacks.values()), logger=build_loggers(cfg) or False,
                           use_distributed_sampler=False)
@@ -65,7 +66,7 @@ def run(cfg: DictConfig) -> float | None:
 
     # Models load here, before any image: a missing model path fails now, with the backend's message.
     module = RefineModule(refiner=instantiate(cfg.refiner), prompt=instantiate(cfg.prompt),
-                          matte=load_matte(cfg.matte, device), save_steps=cfg.save_steps, seed=cfg.seed)
+                          matte=build_matte(cfg.matte, device), save_steps=cfg.save_steps, seed=cfg.seed)
     datamodule = instantiate(cfg.data)
     records = datamodule.records("predict")  # data.predict_split; synthetic data is generated here, once
     data = RefinePredictData(records, finished=writer.finished_names, num_workers=datamodule.num_workers)
@@ -97,19 +98,6 @@ def run(cfg: DictConfig) -> float | None:
         raise RefineError(f"refine: no image succeeded ({this_run['errors']} failed; every one is in "
                           f"{output_dir / MANIFEST}): {list_errors(failed)}")
     return results["iou_after"]
-
-
-
-def load_matte(matte_cfg: DictConfig, device: torch.device) -> Any:
-    """The MTM predictor for ``matte.ckpt_path`` on ``device``, or None when the matte stage is off."""
-    if matte_cfg.ckpt_path is None:
-        return None
-    from iosm.models.inference import MattingPredictor
-
-    try:
-        return MattingPredictor.from_checkpoint(matte_cfg.ckpt_path, device=device, max_side=matte_cfg.max_side)
-    except (FileNotFoundError, ValueError) as error:  # the loader's message says what a checkpoint is
-        raise type(error)(f"matte.ckpt_path={matte_cfg.ckpt_path}: {error}") from error
 
 
 def summarise(entries: list[dict[str, Any] | None]) -> dict[str, Any]:
