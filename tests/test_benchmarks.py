@@ -89,7 +89,7 @@ def test_gap_closed_and_wins_arithmetic(benchmarks):
     rows = [{"method": module.FLOOR, "sad": 8.0}, {"method": module.CEILING, "sad": 4.0},
             {"method": module.PIPELINE, "sad": 5.0}]
     assert module.gap_closed(rows, module.PIPELINE, ["sad"]) == {"sad": 0.75}
-    from common import Outcome
+    from benchmarks.common import Outcome
 
     outcomes = [Outcome(module.PIPELINE, "a", {"sad": 1.0}), Outcome(module.FLOOR, "a", {"sad": 2.0}),
                 Outcome(module.PIPELINE, "b", {"sad": 3.0}), Outcome(module.FLOOR, "b", {"sad": 2.0})]
