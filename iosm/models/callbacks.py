@@ -57,10 +57,11 @@ class EpochProgressLog(L.Callback):
     def __init__(self, metrics: tuple[str, ...] = ("train/loss_epoch", "val/loss", "val/sad")) -> None:
         self.metrics = tuple(metrics)
         self._started: float | None = None
+        self._first_epoch = 0  # the epoch this run started at (> 0 when resumed)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = time.perf_counter()
-        self._first_epoch = trainer.current_epoch  # > 0 when resumed
+        self._first_epoch = trainer.current_epoch
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.progress_bar_callback is not None or not trainer.is_global_zero or self._started is None:
