@@ -38,6 +38,7 @@ from iosm.config import REPO_ROOT
 from iosm.data.io import (ImageReadError, atomic_write_bytes, atomic_write_text, find_by_stem, read_alpha, read_image,
                           read_mask)
 from iosm.data.layouts import aim500_records, folder_records, ppm100_records
+from iosm.errors import is_code_bug, mark_code_bug
 
 LAYOUTS = {"aim500": aim500_records, "ppm100": ppm100_records, "folder": folder_records}
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results"
@@ -144,7 +145,8 @@ def _rss_bytes() -> int:
 
 def run_method(label: str, method: Method, sample: Sample,
                score: Callable[[np.ndarray, Sample], dict]) -> tuple[Outcome, np.ndarray | None]:
-    """Run and score one method on one sample; an exception is recorded as this image's failure.
+    """Run and score one method on one sample; an exception is recorded as this image's failure,
+    except a bug in the code (:func:`iosm.errors.is_code_bug`), which stops the benchmark.
     ``fallbacks`` counts the trimap solves that had no definite region and returned the thresholded
     trimap instead of a matte (:class:`iosm.matting.solvers.TrimapFallbackWarning`)."""
     from iosm.matting.solvers import TrimapFallbackWarning
@@ -157,6 +159,8 @@ def run_method(label: str, method: Method, sample: Sample,
             seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         scores = score(prediction, sample)
     except Exception as error:  # noqa: BLE001  (one method's failure on one image is a result, not a crash)
+        if is_code_bug(error):
+            raise mark_code_bug(error, f"{label} on {sample.name}")
         return Outcome(label, sample.name, error=f"{type(error).__name__}: {error}"), None
     fallbacks = sum(issubclass(warning.category, TrimapFallbackWarning) for warning in caught)
     cost = {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_mib": memory.peak_mib, "fallbacks": fallbacks}

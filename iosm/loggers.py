@@ -37,6 +37,13 @@ STAGE_PREFIXES = ("train", "val", "test", "eval")
 OFFLINE_MODES = ("offline", "dryrun", "disabled")
 
 
+def format_duration(seconds: float) -> str:
+    """``"1:05:09"`` / ``"3:07"``: hours only when there are some (progress lines' elapsed and left)."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
 def wandb_logged_in() -> bool:
     """True when an API key is available (``WANDB_API_KEY`` or a netrc entry for api.wandb.ai)."""
     if os.environ.get("WANDB_API_KEY"):

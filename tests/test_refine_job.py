@@ -4,6 +4,8 @@ the matte stage. Tiny data (64 px synthetic composites), a 64 px canvas and two 
 from __future__ import annotations
 
 import json
+import logging
+import re
 import shutil
 import subprocess
 import sys
@@ -70,6 +72,19 @@ def test_contract_writes_masks_manifest_and_results(dataset, tmp_path, compose_c
     assert results["inpaint_calls"] == pytest.approx(np.mean([line["inpaint_calls"] for line in lines]))
     assert results["this_run"] == {"ok": len(names), "errors": 0, "skipped": 0,
                                    "wall_seconds": results["this_run"]["wall_seconds"]}
+
+
+def test_without_a_bar_progress_is_logged_with_the_tallies_and_time_left(dataset, tmp_path, compose_cfg, caplog):
+    cfg = compose_cfg("refine", contract(dataset, tmp_path / "out", "trainer.enable_progress_bar=false",
+                                         "callbacks.progress_log.min_interval=0"))
+    with caplog.at_level(logging.INFO, logger="iosm.refine.progress"):
+        run(cfg)
+    lines = [record.getMessage() for record in caplog.records if record.name == "iosm.refine.progress"]
+    assert len(lines) == N_IMAGES, lines  # min_interval=0: one line per image
+    for done, line in enumerate(lines, start=1):
+        assert re.fullmatch(rf"refine: {done}/{N_IMAGES} images \(ok={done}, errors=0, skipped=0\), "
+                            r"\d+:\d\d elapsed, about \d+:\d\d left", line), line
+    assert lines[-1].endswith("about 0:00 left")
 
 
 def test_resume_redoes_only_unfinished_images(dataset, tmp_path, compose_cfg):

@@ -23,8 +23,10 @@ import torch
 from lightning.pytorch.callbacks import Timer
 
 from iosm.data.io import write_image
-from iosm.loggers import log_images
+from iosm.loggers import format_duration, log_images
 from iosm.viz.panels import error_map, make_panel, stack_rows
+
+log = logging.getLogger(__name__)
 
 
 class NonFiniteLossGuard(L.Callback):
@@ -38,16 +40,6 @@ class NonFiniteLossGuard(L.Callback):
                 "stopping before it corrupts the weights. Try a lower model.optimizer.lr, "
                 "trainer.gradient_clip_val=1.0, or precision=32-true."
             )
-
-
-log = logging.getLogger(__name__)
-
-
-def _clock(seconds: float) -> str:
-    """``"1:05:09"`` / ``"3:07"``: hours only when there are some."""
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 class EpochProgressLog(L.Callback):
@@ -65,10 +57,11 @@ class EpochProgressLog(L.Callback):
     def __init__(self, metrics: tuple[str, ...] = ("train/loss_epoch", "val/loss", "val/sad")) -> None:
         self.metrics = tuple(metrics)
         self._started: float | None = None
+        self._first_epoch = 0  # the epoch this run started at (> 0 when resumed)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._started = time.perf_counter()
-        self._first_epoch = trainer.current_epoch  # > 0 when resumed
+        self._first_epoch = trainer.current_epoch
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.progress_bar_callback is not None or not trainer.is_global_zero or self._started is None:
@@ -89,9 +82,9 @@ class EpochProgressLog(L.Callback):
         values = [f"{key} {float(trainer.callback_metrics[key]):.4g}" for key in self.metrics
                   if key in trainer.callback_metrics and math.isfinite(float(trainer.callback_metrics[key]))]
         epoch = f"epoch {trainer.current_epoch + 1}" + (f"/{max_epochs}" if max_epochs is not None else "")
-        left = f", about {_clock(min(estimates))} left" if estimates else ""
+        left = f", about {format_duration(min(estimates))} left" if estimates else ""
         return (f"{epoch} (step {trainer.global_step}): {', '.join(values) or 'no metrics yet'}; "
-                f"{_clock(elapsed)} elapsed{left}")
+                f"{format_duration(elapsed)} elapsed{left}")
 
 
 def matte_panel(batch: dict[str, Any], alpha_pred: torch.Tensor, max_rows: int) -> np.ndarray:
