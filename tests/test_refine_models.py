@@ -80,6 +80,17 @@ def test_skipping_empty_guidance_paints_the_same_at_half_the_passes(tiny_paths):
     assert prompted.forward_passes == 2 * STEPS * 2  # a real prompt keeps guidance
 
 
+@pytest.mark.parametrize("kind,size", [("dino", 32), ("dinov2", 28)])
+def test_vit_features_use_sdpa_and_chunk_to_the_same_values(tiny_paths, kind, size):
+    from iosm.refine.features.dino import TransformersFeatures
+
+    whole = TransformersFeatures(model_path=str(tiny_paths[kind]), input_size=size, device="cpu")
+    chunked = TransformersFeatures(model_path=str(tiny_paths[kind]), input_size=size, device="cpu", batch_size=2)
+    assert whole.model.config._attn_implementation == "sdpa"
+    crops = torch.rand(5, size, size, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(whole.extract(crops), chunked.extract(crops), atol=1e-5)
+
+
 @pytest.mark.parametrize("kind,patch,size", [("dino", 8, 32), ("dinov2", 14, 28)])
 def test_vit_features_are_patch_token_maps(tiny_paths, kind, patch, size):
     from iosm.refine.features.dino import TransformersFeatures
