@@ -1,142 +1,22 @@
-"""inpainter=ldm: a tiny random latent-diffusion inpainting model written here in the CompVis format
-(config.yaml + last.ckpt, with openaimodel / taming-transformers weight names and shapes, listed
-below from those architectures, not from the converter), loaded through the converter and sampled."""
+"""inpainter=ldm: a tiny random latent-diffusion inpainting model written by the test in the CompVis format
+(config.yaml + last.ckpt, with openaimodel / taming-transformers weight names and shapes, listed in
+:func:`iosm.refine.tiny_models.save_tiny_compvis_inpainting` from those architectures, not from the
+converter), loaded through the converter and sampled."""
 
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from iosm.refine.inpainters.ldm import LDMInpainter, ddim_schedule
 from iosm.refine.inpainters.ldm_convert import load_compvis_inpainting
-
-MC, MULT, BLOCKS, HEADS = 32, (1, 2), 1, 2  # UNet: model channels, channel_mult, num_res_blocks, num_heads
-VQ_CH, VQ_MULT, Z, EMBED, CODES = 32, (1, 2), 3, 3, 16
-
-
-def _unet_shapes() -> dict:
-    """openaimodel.UNetModel(in 7, out 3, attention at ds 2, resblock_updown) parameter names -> shapes."""
-    shapes = {"time_embed.0.weight": (4 * MC, MC), "time_embed.0.bias": (4 * MC,),
-              "time_embed.2.weight": (4 * MC, 4 * MC), "time_embed.2.bias": (4 * MC,),
-              "input_blocks.0.0.weight": (MC, 7, 3, 3), "input_blocks.0.0.bias": (MC,),
-              "out.0.weight": (MC,), "out.0.bias": (MC,), "out.2.weight": (3, MC, 3, 3), "out.2.bias": (3,)}
-
-    def res(prefix, cin, cout):
-        shapes.update({f"{prefix}.in_layers.0.weight": (cin,), f"{prefix}.in_layers.0.bias": (cin,),
-                       f"{prefix}.in_layers.2.weight": (cout, cin, 3, 3), f"{prefix}.in_layers.2.bias": (cout,),
-                       f"{prefix}.emb_layers.1.weight": (cout, 4 * MC), f"{prefix}.emb_layers.1.bias": (cout,),
-                       f"{prefix}.out_layers.0.weight": (cout,), f"{prefix}.out_layers.0.bias": (cout,),
-                       f"{prefix}.out_layers.3.weight": (cout, cout, 3, 3), f"{prefix}.out_layers.3.bias": (cout,)})
-        if cin != cout:
-            shapes.update({f"{prefix}.skip_connection.weight": (cout, cin, 1, 1), f"{prefix}.skip_connection.bias": (cout,)})
-
-    def attn(prefix, c):
-        shapes.update({f"{prefix}.norm.weight": (c,), f"{prefix}.norm.bias": (c,), f"{prefix}.qkv.weight": (3 * c, c, 1),
-                       f"{prefix}.qkv.bias": (3 * c,), f"{prefix}.proj_out.weight": (c, c, 1), f"{prefix}.proj_out.bias": (c,)})
-
-    channels, index, skips = MC, 1, [MC]
-    for level, mult in enumerate(MULT):
-        for _ in range(BLOCKS):
-            res(f"input_blocks.{index}.0", channels, MC * mult)
-            channels = MC * mult
-            if level == 1:
-                attn(f"input_blocks.{index}.1", channels)
-            skips.append(channels)
-            index += 1
-        if level != len(MULT) - 1:
-            res(f"input_blocks.{index}.0", channels, channels)
-            skips.append(channels)
-            index += 1
-    res("middle_block.0", channels, channels)
-    attn("middle_block.1", channels)
-    res("middle_block.2", channels, channels)
-    index = 0
-    for level, mult in reversed(list(enumerate(MULT))):
-        for block in range(BLOCKS + 1):
-            res(f"output_blocks.{index}.0", channels + skips.pop(), MC * mult)
-            channels = MC * mult
-            slot = 1
-            if level == 1:
-                attn(f"output_blocks.{index}.1", channels)
-                slot = 2
-            if level and block == BLOCKS:
-                res(f"output_blocks.{index}.{slot}", channels, channels)
-            index += 1
-    return shapes
-
-
-def _vq_shapes() -> dict:
-    """taming-transformers Encoder/Decoder (attn_type none) + VectorQuantizer names -> shapes."""
-    shapes = {"quant_conv.weight": (EMBED, Z, 1, 1), "quant_conv.bias": (EMBED,), "post_quant_conv.weight": (Z, EMBED, 1, 1),
-              "post_quant_conv.bias": (Z,), "quantize.embedding.weight": (CODES, EMBED)}
-
-    def res(prefix, cin, cout):
-        shapes.update({f"{prefix}.norm1.weight": (cin,), f"{prefix}.norm1.bias": (cin,), f"{prefix}.conv1.weight": (cout, cin, 3, 3),
-                       f"{prefix}.conv1.bias": (cout,), f"{prefix}.norm2.weight": (cout,), f"{prefix}.norm2.bias": (cout,),
-                       f"{prefix}.conv2.weight": (cout, cout, 3, 3), f"{prefix}.conv2.bias": (cout,)})
-        if cin != cout:
-            shapes.update({f"{prefix}.nin_shortcut.weight": (cout, cin, 1, 1), f"{prefix}.nin_shortcut.bias": (cout,)})
-
-    def conv(name, cout, cin, k=3):
-        shapes.update({f"{name}.weight": (cout, cin, k, k), f"{name}.bias": (cout,)})
-
-    conv("encoder.conv_in", VQ_CH, 3)
-    block_in = VQ_CH
-    for level, mult in enumerate(VQ_MULT):
-        for block in range(2):
-            res(f"encoder.down.{level}.block.{block}", block_in, VQ_CH * mult)
-            block_in = VQ_CH * mult
-        if level != len(VQ_MULT) - 1:
-            conv(f"encoder.down.{level}.downsample.conv", block_in, block_in)
-    for coder in ("encoder", "decoder"):
-        res(f"{coder}.mid.block_1", block_in, block_in)
-        res(f"{coder}.mid.block_2", block_in, block_in)
-    shapes.update({"encoder.norm_out.weight": (block_in,), "encoder.norm_out.bias": (block_in,)})
-    conv("encoder.conv_out", Z, block_in)
-    conv("decoder.conv_in", block_in, Z)
-    for level, mult in reversed(list(enumerate(VQ_MULT))):
-        for block in range(3):
-            res(f"decoder.up.{level}.block.{block}", block_in, VQ_CH * mult)
-            block_in = VQ_CH * mult
-        if level != 0:
-            conv(f"decoder.up.{level}.upsample.conv", block_in, block_in)
-    shapes.update({"decoder.norm_out.weight": (block_in,), "decoder.norm_out.bias": (block_in,)})
-    conv("decoder.conv_out", 3, block_in)
-    return shapes
-
-
-def write_tiny_compvis_inpainting(folder, *, ema: bool = True):
-    """config.yaml (inpainting_big's structure, tiny) and last.ckpt {"state_dict": ...}, random weights."""
-    folder.mkdir(parents=True, exist_ok=True)
-    config = {"model": {"target": "ldm.models.diffusion.ddpm.LatentDiffusion", "params": {
-        "linear_start": 0.0015, "linear_end": 0.0205, "timesteps": 1000, "concat_mode": True, "cond_stage_config": "__is_first_stage__",
-        "unet_config": {"target": "ldm.modules.diffusionmodules.openaimodel.UNetModel", "params": {
-            "image_size": 16, "in_channels": 7, "out_channels": 3, "model_channels": MC, "attention_resolutions": [2],
-            "num_res_blocks": BLOCKS, "channel_mult": list(MULT), "num_heads": HEADS, "resblock_updown": True}},
-        "first_stage_config": {"target": "ldm.models.autoencoder.VQModelInterface", "params": {
-            "embed_dim": EMBED, "n_embed": CODES, "ddconfig": {
-                "attn_type": "none", "double_z": False, "z_channels": Z, "resolution": 64, "in_channels": 3, "out_ch": 3, "ch": VQ_CH,
-                "ch_mult": list(VQ_MULT), "num_res_blocks": 2, "attn_resolutions": [], "dropout": 0.0}}}}}}
-    (folder / "config.yaml").write_text(yaml.safe_dump(config))
-    generator = torch.Generator().manual_seed(0)
-
-    def random(shape):
-        return 0.1 * torch.randn(shape, generator=generator)
-
-    state = {f"model.diffusion_model.{k}": random(s) for k, s in _unet_shapes().items()}
-    state.update({f"first_stage_model.{k}": random(s) for k, s in _vq_shapes().items()})
-    state.update({f"cond_stage_model.{k}": v for k, v in state.items() if k.startswith("first_stage_model.")})  # __is_first_stage__
-    if ema:
-        state.update({"model_ema." + k[len("model."):].replace(".", ""): v + 0.01 for k, v in state.items() if k.startswith("model.diffusion_model.")})
-        state.update({"model_ema.decay": torch.tensor(0.9999), "model_ema.num_updates": torch.tensor(10)})
-    state["betas"] = torch.zeros(1000)  # the schedule's buffers sit beside the networks
-    torch.save({"state_dict": state}, folder / "last.ckpt")
-    return folder, state
-
+from iosm.refine.tiny_models import COMPVIS_HEADS as HEADS
+from iosm.refine.tiny_models import COMPVIS_MC as MC
+from iosm.refine.tiny_models import COMPVIS_MULT as MULT
+from iosm.refine.tiny_models import save_tiny_compvis_inpainting
 
 @pytest.fixture(scope="module")
 def compvis(tmp_path_factory):
-    return write_tiny_compvis_inpainting(tmp_path_factory.mktemp("ldm") / "inpainting_big")
+    return save_tiny_compvis_inpainting(tmp_path_factory.mktemp("ldm") / "inpainting_big")
 
 
 def test_converter_uses_every_weight_and_the_ema_copy(compvis):

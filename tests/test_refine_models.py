@@ -45,8 +45,8 @@ def test_diffusers_and_vit_backends_run_two_iterations(tiny_paths, features, inp
     result = refiner.refine(image, mask, seed=0)
     assert result.mask.shape == (64, 48) and result.mask.dtype == bool
     samples = cfg.refiner.samples
-    # One batched call per stage; the outpaint stage's guidance 7.5 doubles the UNet batch.
-    assert result.inpaint_calls == STEPS * samples * 2 * 2
+    # One batched call per stage; guidance 7.5 with empty prompts is skipped (skip_empty_guidance).
+    assert result.inpaint_calls == STEPS * samples * 2
     assert result.feature_calls == 2 * 2 * len(cfg.refiner.crop_factors)
 
 
@@ -61,6 +61,34 @@ def test_diffusers_painting_is_seeded_and_batched(tiny_paths):
     assert painted.shape == (2, 3, 32, 32, 3) and 0 <= painted.min() and painted.max() <= 1
     assert painter.forward_passes == STEPS * 6  # no guidance: one UNet row per sample and step
     assert torch.equal(painted, painter.paint(images, regions, num_samples=3, seed=5))
+
+
+def test_skipping_empty_guidance_paints_the_same_at_half_the_passes(tiny_paths):
+    """With prompt and negative prompt both empty, guided and unguided predictions are identical."""
+    from iosm.refine.inpainters.diffusers import DiffusersInpainter
+
+    images = torch.rand(1, 32, 32, 3, generator=torch.Generator().manual_seed(0))
+    regions = torch.zeros(1, 32, 32, dtype=torch.bool)
+    regions[:, 8:24, 8:24] = True
+    painters = {skip: DiffusersInpainter(model_path=str(tiny_paths["diffusers"]), steps=STEPS, guidance=7.5, device="cpu",
+                                         skip_empty_guidance=skip) for skip in (True, False)}
+    skipped, guided = (painters[skip].paint(images, regions, num_samples=2, seed=1) for skip in (True, False))
+    assert torch.allclose(skipped, guided, atol=1e-5)
+    assert painters[False].forward_passes == 2 * painters[True].forward_passes == 2 * STEPS * 2
+    prompted = DiffusersInpainter(model_path=str(tiny_paths["diffusers"]), steps=STEPS, guidance=7.5, prompt="cat", device="cpu")
+    prompted.paint(images, regions, num_samples=2, seed=1)
+    assert prompted.forward_passes == 2 * STEPS * 2  # a real prompt keeps guidance
+
+
+@pytest.mark.parametrize("kind,size", [("dino", 32), ("dinov2", 28)])
+def test_vit_features_use_sdpa_and_chunk_to_the_same_values(tiny_paths, kind, size):
+    from iosm.refine.features.dino import TransformersFeatures
+
+    whole = TransformersFeatures(model_path=str(tiny_paths[kind]), input_size=size, device="cpu")
+    chunked = TransformersFeatures(model_path=str(tiny_paths[kind]), input_size=size, device="cpu", batch_size=2)
+    assert whole.model.config._attn_implementation == "sdpa"
+    crops = torch.rand(5, size, size, 3, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(whole.extract(crops), chunked.extract(crops), atol=1e-5)
 
 
 @pytest.mark.parametrize("kind,patch,size", [("dino", 8, 32), ("dinov2", 14, 28)])

@@ -1,8 +1,9 @@
 """Edge-aware clean-up of a crop's difference map: the original's dense CRF, or a guided filter.
 
 PaintSeg blends ``0.2 * crf + 0.8 * diff`` before k-means, where ``crf`` is the binary MAP of a
-fully connected CRF (Kraehenbuehl & Koltun, 2011) whose unary is the normalised difference; it
-pulls the decision towards colour edges. :class:`DenseCRF` does that through ``pydensecrf2`` (the
+fully connected CRF (Kraehenbuehl & Koltun, 2011); it pulls the decision towards colour edges. The
+original's unary is the current mask (``refiner.faithful=true`` does that); the default's is the
+normalised difference. :class:`DenseCRF` does that through ``pydensecrf2`` (the
 maintained build of the original's ``pydensecrf``, CPU only); :class:`GuidedFilter` is a cheaper
 edge-aware alternative on the device (He et al., 2010, via kornia) that thresholds the guided-filtered
 probability. Both map ``image`` (H, W, 3) float [0, 1] and ``probability`` (H, W) float [0, 1] to a
@@ -16,7 +17,9 @@ import torch
 
 
 class DenseCRF:
-    """Fully connected CRF with Gaussian and bilateral pairwise terms (the original's settings)."""
+    """Fully connected CRF with Gaussian and bilateral pairwise terms. The defaults are this project's;
+    the original's ``densecrf`` uses 10 iterations, Gaussian sxy 3 compat 7 and bilateral sxy 50 srgb 5
+    compat 10 (``experiments=paper_iosm`` sets them)."""
 
     def __init__(
         self,

@@ -9,8 +9,8 @@ all iterations run) and its arithmetic step for step (:mod:`iosm.refine.faithful
 boxes that odd stages scale again, one shared row/column offset, uint8 PIL-bicubic crops for the
 features, nearest resizes on the original's 500 px comparison grid, the CRF's unary from the current
 mask, the original's k-means, a 5x5 cross grown 4 times, ``> 0.5``, cross clean-up, and the outpaint
-stage's raw painted image, not composited). The default runs one batched painting call of ``samples`` per stage, paints and
-crops only the image's part of the canvas (black padding would pose as background next to an object
+stage's raw painted image, not composited). The default runs one batched painting call of ``samples``
+per stage, paints and crops only the image's part of the canvas (black padding would pose as background next to an object
 cut by the frame), un-pads, returns the last non-empty mask if a stage removes everything, stops
 early once a full inpaint+outpaint cycle changes fewer than ``early_stop`` of the pixels, and, for
 an image larger than the canvas, re-decides the boundary at the image's own resolution (``polish``).

@@ -2,8 +2,10 @@
 ``Dinov2Model``, chosen by the folder's config (``AutoModel``); last-layer patch tokens.
 
 Crops arrive resized to ``input_size`` (the refiner does that); all crops of a stage go through one
-forward call (``batch_size`` chunks it if memory is short). The original resizes to 480x480 and
-compares 60x60x768 token maps of ViT-B/8.
+forward call, or ``batch_size`` at a time. Attention is PyTorch's scaled-dot-product kernel where the
+model supports it (eager attention materialises (N, 12, 3601, 3601) weights: about 6 GB in float32 for
+a stage's 10 crops of ViT-B/8 at 480 px). The original resizes to 480x480 and compares 60x60x768
+token maps of ViT-B/8.
 """
 
 from __future__ import annotations
@@ -39,7 +41,12 @@ class TransformersFeatures(FeatureExtractor):
         self.device = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, self.device, "features")
         try:
-            model = transformers.AutoModel.from_pretrained(model_path, dtype=torch_dtype, local_files_only=True)
+            try:  # scaled-dot-product attention: no (N, heads, T, T) weights in memory where the kernel allows
+                model = transformers.AutoModel.from_pretrained(model_path, dtype=torch_dtype, local_files_only=True, attn_implementation="sdpa")
+            except ValueError as error:
+                if "sdpa" not in str(error).lower() and "scaled_dot_product" not in str(error).lower():
+                    raise
+                model = transformers.AutoModel.from_pretrained(model_path, dtype=torch_dtype, local_files_only=True)
             self.model = model.to(self.device).eval()
         except (OSError, ValueError) as error:
             raise load_error("features", model_path, error) from error

@@ -1,10 +1,11 @@
-"""Painting backends for the refiner: :class:`OpenCVInpainter` (weight-free) and
-:class:`DiffusersInpainter` (any diffusers inpainting pipeline from a local folder or hub id)."""
+"""Painting backends for the refiner: :class:`OpenCVInpainter` (weight-free),
+:class:`DiffusersInpainter` (any diffusers inpainting pipeline from a local folder or hub id) and
+:class:`LDMInpainter` (the original's CompVis latent-diffusion inpainter from its own folder)."""
 
 from iosm.refine.inpainters.base import Inpainter
 from iosm.refine.inpainters.opencv import OpenCVInpainter
 
-__all__ = ["Inpainter", "OpenCVInpainter", "DiffusersInpainter"]
+__all__ = ["Inpainter", "OpenCVInpainter", "DiffusersInpainter", "LDMInpainter"]
 
 
 def __getattr__(name: str):
@@ -13,4 +14,8 @@ def __getattr__(name: str):
         from iosm.refine.inpainters.diffusers import DiffusersInpainter
 
         return DiffusersInpainter
+    if name == "LDMInpainter":
+        from iosm.refine.inpainters.ldm import LDMInpainter
+
+        return LDMInpainter
     raise AttributeError(name)
