@@ -297,3 +297,31 @@ def bar_plot(path: Path, title: str, rows: list[dict], panels: list[tuple[str, s
     figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def targets_table(outcomes: list[Outcome], methods: list[str], rough: str, reference: str, drop: float = 0.02) -> str:
+    """Markdown: each method against ``reference`` (GrabCut) and ``rough`` on the images both ran on:
+    mean IoU / boundary F and their gaps to the reference, per-image IoU wins / ties / losses against
+    it, the worst IoU drop against the rough mask and how many images drop more than ``drop``, and
+    CPU seconds per image as a ratio to the reference's, measured in the same process."""
+    by = {(o.method, o.name): o.scores for o in outcomes if o.error is None}
+    header = ("| method | IoU | boundary F | IoU - GrabCut | bF - GrabCut | IoU wins / ties / losses vs GrabCut "
+              f"| worst IoU drop vs rough (image) | images > {drop} below rough | CPU s / image | CPU vs GrabCut |")
+    lines = [header, "|---" * 10 + "|"]
+    for method in methods:
+        names = [n for (m, n) in by if m == method and (reference, n) in by and (rough, n) in by]
+        if not names:
+            continue
+        mine, ref, base = ([by[(m, n)] for n in names] for m in (method, reference, rough))
+        gaps = [a["iou"] - b["iou"] for a, b in zip(mine, ref)]
+        drops = [b["iou"] - a["iou"] for a, b in zip(mine, base)]
+        worst = int(np.argmax(drops))
+        cpu = np.mean([s.get("cpu_seconds", np.nan) for s in mine])
+        ref_cpu = np.mean([s.get("cpu_seconds", np.nan) for s in ref])
+        lines.append(
+            f"| {method} | {np.mean([s['iou'] for s in mine]):.4f} | {np.mean([s['boundary_f'] for s in mine]):.4f} "
+            f"| {np.mean(gaps):+.4f} | {np.mean([a['boundary_f'] - b['boundary_f'] for a, b in zip(mine, ref)]):+.4f} "
+            f"| {sum(g > 0.001 for g in gaps)} / {sum(abs(g) <= 0.001 for g in gaps)} / {sum(g < -0.001 for g in gaps)} "
+            f"| {drops[worst]:+.4f} ({names[worst]}) | {sum(d > drop for d in drops)} of {len(names)} "
+            f"| {cpu:.2f} | {cpu / ref_cpu:.2f}x |")
+    return "\n".join(lines)

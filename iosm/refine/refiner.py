@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from iosm.refine.canvas import Letterbox
 from iosm.refine.devices import resolve_device
+from iosm.refine.evidence import PaintingEvidence, StageClock
 from iosm.refine.features.base import FeatureExtractor
 from iosm.refine.inpainters.base import Inpainter
 from iosm.refine.morphology import close_mask, dilate, open_mask
@@ -55,7 +56,9 @@ class RefineStep:
 @dataclass
 class RefineResult:
     """``mask`` (H, W) bool at the image's size; ``inpaint_calls`` painting-model forward passes;
-    ``feature_calls`` images through the feature backbone; ``steps`` per-iteration records."""
+    ``feature_calls`` images through the feature backbone; ``steps`` per-iteration records;
+    ``stage_seconds`` wall seconds per part (painting, features, crf, separation, polish, energy);
+    ``fallback`` why the rough mask was kept instead of the refined one (None: it was not)."""
 
     mask: np.ndarray
     inpaint_calls: int
@@ -64,6 +67,8 @@ class RefineResult:
     letterbox: Letterbox
     canvas_image: np.ndarray
     steps: list[RefineStep] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    fallback: str | None = None
 
     def step_masks(self) -> list[np.ndarray]:
         """The foreground after each recorded iteration, at the image's size (H, W) bool."""
@@ -123,7 +128,10 @@ class Refiner:
     (default: the feature backend's own, else the original's 2-means). crf: optional
     :mod:`iosm.refine.crf` smoother blended with weight ``crf_weight`` into each crop's difference.
     polish: optional last step on the mask at the image's size when the image is larger than the
-    canvas (:class:`iosm.refine.polish.GrabCutPolish`; off when ``faithful``). samples: painted samples per
+    canvas (:class:`iosm.refine.polish.GrabCutPolish`; off when ``faithful``). energy: optional last step
+    that decides the mask at the image's resolution from the rough mask and the loop's painting evidence
+    (:class:`iosm.refine.energy.EnergyCut`, ``(image, rough, score) -> (mask, fallback reason)``; off when
+    ``faithful``). samples: painted samples per
     stage in the improved schedule (crop k uses sample k mod samples); ignored when ``faithful`` (one
     per crop). device: of the masks and differences; None = CUDA when available.
     """
@@ -138,6 +146,7 @@ class Refiner:
         crf=None,
         crf_weight: float = 0.2,
         polish=None,
+        energy=None,
         iters: int = 6,
         size: int = 512,
         crop_factors: list[float] | tuple[float, ...] = (1.1,) * 5,
@@ -170,6 +179,7 @@ class Refiner:
         self.crf = crf
         self.crf_weight = crf_weight
         self.polish = None if faithful else polish
+        self.energy = None if faithful else energy
         self.iters = iters
         self.size = size
         self.crop_factors = tuple(crop_factors)
@@ -213,6 +223,7 @@ class Refiner:
         painter_passes = self._painter_passes()
         feature_passes = self.features.forward_passes
         generator = np.random.default_rng(seed)
+        self._clock, evidence = StageClock(), PaintingEvidence(letterbox, self.device)
         # The original paints and crops the whole canvas, letterbox padding included: black padding
         # then poses as context (an object cut by the frame gets painted black and looks removable).
         area = (0, self.size, 0, self.size) if self.faithful else letterbox.content_box
@@ -226,7 +237,8 @@ class Refiner:
             if stage == INPAINT or box is None:  # outpaint stages reuse the last inpaint stage's box
                 box = _bounding_box(foreground > 0)
             prompt = _StagePrompt(self._clusters(prompt_kind, points is not None, iteration), canvas_points, self._bump_weight(iteration))
-            updated, record = self._stage(canvas, foreground, box, valid, area, stage, generator, seed * 1009 + iteration, prompt)
+            updated, record, difference = self._stage(canvas, foreground, box, valid, area, stage, generator, seed * 1009 + iteration, prompt)
+            evidence.add(stage, *difference)
             iterations += 1
             if not updated.any():
                 if self.faithful:  # the original crashes on the next bounding box
@@ -246,7 +258,12 @@ class Refiner:
         painter_passes = self._painter_passes() - painter_passes
         mask = letterbox.mask_to_image(foreground, unpad=not self.faithful)
         if self.polish is not None and max(image.shape[:2]) > self.size:  # only a mask upsampled from the canvas
-            mask = self.polish(image, mask)
+            with self._clock("polish"):
+                mask = self.polish(image, mask)
+        fallback = None
+        if self.energy is not None:
+            with self._clock("energy"):
+                mask, fallback = self.energy(image, initial_mask, evidence.score())
         return RefineResult(
             mask=mask,
             inpaint_calls=painter_passes,
@@ -255,6 +272,8 @@ class Refiner:
             letterbox=letterbox,
             canvas_image=canvas.cpu().numpy(),
             steps=steps,
+            stage_seconds=dict(self._clock.seconds),
+            fallback=fallback,
         )
 
     # -- steps ----------------------------------------------------------------------------------
@@ -324,7 +343,8 @@ class Refiner:
 
     def _stage(self, canvas, foreground, box, valid, area, stage, generator, stage_seed, prompt: _StagePrompt):
         """One iteration: paint, compare crops, separate, constrain, clean. Returns the new foreground
-        (size, size) float {0, 1} and the (painted, difference) record."""
+        (size, size) float {0, 1}, the (painted, difference) record and (mean difference, painted region)
+        on the canvas."""
         background = 1.0 - foreground
         original_points = self.faithful and prompt.points is not None
         constraint_size = POINT_CONSTRAINT_SIZE if original_points else self.constraint_size
@@ -335,21 +355,25 @@ class Refiner:
         else:
             region, painter = background * dilate(foreground, self.band_size, "cross"), self.outpainter
         count = len(self.crop_factors) if self.faithful else self.samples
-        painted = self._paint(canvas, region, area, painter, stage_seed, count, per_sample=self.faithful and stage == INPAINT)
+        with self._clock("painting"):
+            painted = self._paint(canvas, region, area, painter, stage_seed, count, per_sample=self.faithful and stage == INPAINT)
         boxes = [
             _scaled_box(box, factor, tuple(generator.integers(-self.crop_jitter, self.crop_jitter, 2)) if self.crop_jitter else (0, 0), area)
             for factor in self.crop_factors
         ]
-        differences = self._differences(canvas, painted, boxes)
+        with self._clock("features"):
+            differences = self._differences(canvas, painted, boxes)
         if self.crf is not None:
-            differences = [self._blend_crf(canvas[y0:y1, x0:x1], d) for d, (y0, y1, x0, x1) in zip(differences, boxes)]
+            with self._clock("crf"):
+                differences = [self._blend_crf(canvas[y0:y1, x0:x1], d) for d, (y0, y1, x0, x1) in zip(differences, boxes)]
         if prompt.points is not None:
             sign = 1.0 if stage == INPAINT else -1.0
             differences = [d + sign * prompt.bump_weight * _point_bumps(d, prompt.points, b) for d, b in zip(differences, boxes)]
         regions = [region[y0:y1, x0:x1] > 0 for (y0, y1, x0, x1) in boxes]
         crops = [canvas[y0:y1, x0:x1] for (y0, y1, x0, x1) in boxes]
         current = [foreground[y0:y1, x0:x1] > 0 for (y0, y1, x0, x1) in boxes]
-        labels = self.separator(differences, regions, stage, crops, current, clusters=prompt.clusters)
+        with self._clock("separation"):
+            labels = self.separator(differences, regions, stage, crops, current, clusters=prompt.clusters)
         votes, counts = torch.zeros_like(foreground), torch.zeros_like(foreground)
         summed_difference = torch.zeros_like(foreground)
         for (y0, y1, x0, x1), label, difference in zip(boxes, labels, differences):
@@ -367,7 +391,7 @@ class Refiner:
         mean_difference = summed_difference / counts.clamp_min(1)
         normalised = mean_difference / mean_difference.max().clamp_min(1e-12)
         record = (painted.cpu().numpy(), normalised.cpu().numpy())
-        return updated, record
+        return updated, record, (mean_difference, region)
 
     def _differences(self, canvas: torch.Tensor, painted: torch.Tensor, boxes) -> list[torch.Tensor]:
         """Per crop k: sum over channels of (f(painted_k) - f(original))^2 at the crop's size.
