@@ -34,6 +34,7 @@ from typing import Callable
 import numpy as np
 
 from iosm.config import REPO_ROOT
+from iosm.data import realdata_split
 from iosm.data.io import (ImageReadError, atomic_write_bytes, atomic_write_text, find_by_stem, read_alpha, read_image,
                           read_mask)
 from iosm.data.layouts import aim500_records, folder_records, ppm100_records
@@ -73,13 +74,23 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "ppm100: image/ matte/; folder: image/ alpha/")
     parser.add_argument("--masks", type=Path, default=None, help="rough masks by file stem (default DATA/init)")
     parser.add_argument("--limit", type=int, default=None, help="use the first N images (sorted by name)")
+    parser.add_argument("--half", choices=["tune", "report"], default=None,
+                        help="only the TUNE or REPORT names of iosm/data/realdata_split.py (the shared photographs)")
     parser.add_argument("--tag", default=None, help="name of the result files (default: the data folder's name)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder of the .md/.csv/.png results")
 
 
-def load_samples(data: Path, layout: str, masks: Path | None, limit: int | None) -> tuple[list[Sample], list[str]]:
-    """The usable samples of ``data`` and one message per skipped image; SystemExit when none is usable."""
+def load_samples(data: Path, layout: str, masks: Path | None, limit: int | None,
+                 half: str | None = None) -> tuple[list[Sample], list[str]]:
+    """The usable samples of ``data`` (only the ``half`` "tune" / "report" names of
+    ``iosm/data/realdata_split.py`` when given) and one message per skipped image; SystemExit when none
+    is usable."""
     records = LAYOUTS[layout](data)
+    if half is not None:
+        names = set(getattr(realdata_split, half.upper()))
+        records = [r for r in records if r.name in names]
+        if not records:
+            raise SystemExit(f"--half {half}: none of {sorted(names)} is in --data {data}")
     masks = masks or Path(data) / "init"
     if not masks.is_dir():
         raise SystemExit(f"--masks {masks}: no such folder of rough masks; "

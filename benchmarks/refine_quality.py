@@ -23,7 +23,6 @@ import time
 from common import Outcome, add_common_arguments, build_refiner, load_samples, summarize, targets_table, write_results
 
 from iosm.baselines import closed_form_alpha, grabcut_mask, trimap_from_mask
-from iosm.data import realdata_split
 from iosm.metrics import boundary_f, mask_iou
 
 REFINER_ROWS = {
@@ -46,24 +45,17 @@ def scores(mask, sample) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_arguments(parser)
-    parser.add_argument("--size", type=int, default=512, help="refiner.size, the working canvas")
+    parser.add_argument("--size", type=int, default=None, help="refiner.size, the working canvas (default: the config's)")
     parser.add_argument("--rows", default="rough,default,grabcut,closedform", help=f"comma list of {[*PEER_ROWS, *REFINER_ROWS]}")
-    parser.add_argument("--half", choices=["tune", "report"], default=None,
-                        help="only the TUNE or REPORT names of iosm/data/realdata_split.py (the shared photographs)")
     parser.add_argument("overrides", nargs="*", help="refine.py overrides applied to every refiner row")
     args = parser.parse_args(argv)
     rows = args.rows.split(",")
     unknown = [r for r in rows if r not in PEER_ROWS and r not in REFINER_ROWS]
     if unknown:
         raise SystemExit(f"--rows: unknown {unknown}; choose from {[*PEER_ROWS, *REFINER_ROWS]}")
-    samples, skipped = load_samples(args.data, args.layout, args.masks, None if args.half else args.limit)
-    if args.half:
-        names = set(getattr(realdata_split, args.half.upper()))
-        samples = [s for s in samples if s.name in names][: args.limit]
-        if not samples:
-            raise SystemExit(f"--half {args.half}: none of {sorted(names)} is in --data {args.data}")
+    samples, skipped = load_samples(args.data, args.layout, args.masks, args.limit, args.half)
     tag = args.tag or args.data.resolve().name
-    base = ["inpainter=opencv", "features=color", f"refiner.size={args.size}"]
+    base = ["inpainter=opencv", "features=color", *([f"refiner.size={args.size}"] if args.size else [])]
     refiners = {row: build_refiner(base + REFINER_ROWS[row] + args.overrides) for row in rows if row in REFINER_ROWS}
     iterations = max((refiner.iters for refiner, _ in refiners.values()), default=0)
     outcomes = []
@@ -79,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
                     outcome = Outcome(row, sample.name, scores(result.mask, sample))
                     outcome.scores.update(paint_passes=result.inpaint_calls, feature_passes=result.feature_calls,
                                           fallback=float(result.fallback is not None),
+                                          loop_kept=float(result.decision == "loop"),
                                           **{f"s_{k}": v for k, v in result.stage_seconds.items()})
                     masks = result.step_masks()
                     for k in range(iterations):  # an early-stopped run keeps its last mask
@@ -92,10 +85,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{sample.name} {row}: {outcome.error or {k: round(v, 4) for k, v in outcome.scores.items() if k in ('iou', 'seconds')}}", flush=True)
     stage_keys = sorted({k for o in outcomes for k in o.scores if k.startswith("s_")})
     keys = ["iou", "boundary_f", *[f"iou@{k + 1}" for k in range(iterations)], "paint_passes", "feature_passes",
-            "fallback", "seconds", "cpu_seconds", *stage_keys]
+            "fallback", "loop_kept", "seconds", "cpu_seconds", *stage_keys]
     half = f", the {args.half.upper()} half of iosm/data/realdata_split.py" if args.half else ""
-    notes = [f"Data: `{args.data}` ({len(samples)} images{half}), canvas `refiner.size={args.size}`, overrides "
-             f"`{args.overrides}`. `s_*`: wall seconds per refiner part; `fallback`: share of images that kept the rough mask."]
+    notes = [f"Data: `{args.data}` ({len(samples)} images{half}), canvas `refiner.size={args.size or "(config)"}`, overrides "
+             f"`{args.overrides}`. `s_*`: wall seconds per refiner part; `fallback`: share of images that kept the rough mask, `loop_kept`: that kept the painting loop's own mask (colour models unreliable)."]
     if "grabcut" in rows and "rough" in rows:
         targets = targets_table(outcomes, [r for r in rows if r != "grabcut"], "rough", "grabcut")
         notes.append("Targets (each row beside GrabCut from the rough mask):\n\n" + targets)

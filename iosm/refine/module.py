@@ -107,7 +107,7 @@ class RefineModule(LightningModule):
         entry.update(inpaint_calls=int(result.inpaint_calls), feature_calls=int(result.feature_calls),
                      iterations=int(result.iterations),
                      stage_seconds={k: round(v, 3) for k, v in result.stage_seconds.items()},
-                     fallback=result.fallback)
+                     decision=result.decision, fallback=result.fallback)
         entry.update(_mask_scores(initial_mask, refined_mask, item.get("alpha"), entry["warnings"]))
         alpha = None if self.matte is None else np.asarray(self.matte.predict(image, refined_mask), np.float32)
         return RefinedImage(entry, image=image, mask=refined_mask, alpha=alpha, steps=list(result.steps),

@@ -58,6 +58,7 @@ class RefineResult:
     """``mask`` (H, W) bool at the image's size; ``inpaint_calls`` painting-model forward passes;
     ``feature_calls`` images through the feature backbone; ``steps`` per-iteration records;
     ``stage_seconds`` wall seconds per part (painting, features, crf, separation, polish, energy);
+    ``decision`` which mask the energy step returned ("energy", "loop", "rough"; None without one);
     ``fallback`` why the rough mask was kept instead of the refined one (None: it was not)."""
 
     mask: np.ndarray
@@ -68,6 +69,7 @@ class RefineResult:
     canvas_image: np.ndarray
     steps: list[RefineStep] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    decision: str | None = None
     fallback: str | None = None
 
     def step_masks(self) -> list[np.ndarray]:
@@ -130,7 +132,7 @@ class Refiner:
     polish: optional last step on the mask at the image's size when the image is larger than the
     canvas (:class:`iosm.refine.polish.GrabCutPolish`; off when ``faithful``). energy: optional last step
     that decides the mask at the image's resolution from the rough mask and the loop's painting evidence
-    (:class:`iosm.refine.energy.EnergyCut`, ``(image, rough, score) -> (mask, fallback reason)``; off when
+    (:class:`iosm.refine.energy.EnergyCut`, ``(image, rough, loop mask, score) -> (mask, decision, fallback reason)``; off when
     ``faithful``). samples: painted samples per
     stage in the improved schedule (crop k uses sample k mod samples); ignored when ``faithful`` (one
     per crop). device: of the masks and differences; None = CUDA when available.
@@ -260,10 +262,10 @@ class Refiner:
         if self.polish is not None and max(image.shape[:2]) > self.size:  # only a mask upsampled from the canvas
             with self._clock("polish"):
                 mask = self.polish(image, mask)
-        fallback = None
+        decision = fallback = None
         if self.energy is not None:
             with self._clock("energy"):
-                mask, fallback = self.energy(image, initial_mask, evidence.score())
+                mask, decision, fallback = self.energy(image, initial_mask, mask, evidence.score())
         return RefineResult(
             mask=mask,
             inpaint_calls=painter_passes,
@@ -273,6 +275,7 @@ class Refiner:
             canvas_image=canvas.cpu().numpy(),
             steps=steps,
             stage_seconds=dict(self._clock.seconds),
+            decision=decision,
             fallback=fallback,
         )
 
