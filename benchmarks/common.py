@@ -35,6 +35,7 @@ from typing import Callable
 import numpy as np
 
 from iosm.config import REPO_ROOT
+from iosm.data import realdata_split
 from iosm.data.io import (ImageReadError, atomic_write_bytes, atomic_write_text, find_by_stem, read_alpha, read_image,
                           read_mask)
 from iosm.data.layouts import aim500_records, folder_records, ppm100_records
@@ -75,13 +76,23 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "ppm100: image/ matte/; folder: image/ alpha/")
     parser.add_argument("--masks", type=Path, default=None, help="rough masks by file stem (default DATA/init)")
     parser.add_argument("--limit", type=int, default=None, help="use the first N images (sorted by name)")
+    parser.add_argument("--half", choices=["tune", "report"], default=None,
+                        help="only the TUNE or REPORT names of iosm/data/realdata_split.py (the shared photographs)")
     parser.add_argument("--tag", default=None, help="name of the result files (default: the data folder's name)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder of the .md/.csv/.png results")
 
 
-def load_samples(data: Path, layout: str, masks: Path | None, limit: int | None) -> tuple[list[Sample], list[str]]:
-    """The usable samples of ``data`` and one message per skipped image; SystemExit when none is usable."""
+def load_samples(data: Path, layout: str, masks: Path | None, limit: int | None,
+                 half: str | None = None) -> tuple[list[Sample], list[str]]:
+    """The usable samples of ``data`` (only the ``half`` "tune" / "report" names of
+    ``iosm/data/realdata_split.py`` when given) and one message per skipped image; SystemExit when none
+    is usable."""
     records = LAYOUTS[layout](data)
+    if half is not None:
+        names = set(getattr(realdata_split, half.upper()))
+        records = [r for r in records if r.name in names]
+        if not records:
+            raise SystemExit(f"--half {half}: none of {sorted(names)} is in --data {data}")
     masks = masks or Path(data) / "init"
     if not masks.is_dir():
         raise SystemExit(f"--masks {masks}: no such folder of rough masks; "
@@ -313,3 +324,31 @@ def bar_plot(path: Path, title: str, rows: list[dict], panels: list[tuple[str, s
     figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)
     return atomic_write_bytes(path, buffer.getvalue())
+
+
+def targets_table(outcomes: list[Outcome], methods: list[str], rough: str, reference: str, drop: float = 0.02) -> str:
+    """Markdown: each method against ``reference`` (GrabCut) and ``rough`` on the images both ran on:
+    mean IoU / boundary F and their gaps to the reference, per-image IoU wins / ties / losses against
+    it, the worst IoU drop against the rough mask and how many images drop more than ``drop``, and
+    CPU seconds per image as a ratio to the reference's, measured in the same process."""
+    by = {(o.method, o.name): o.scores for o in outcomes if o.error is None}
+    header = ("| method | IoU | boundary F | IoU - GrabCut | bF - GrabCut | IoU wins / ties / losses vs GrabCut "
+              f"| worst IoU drop vs rough (image) | images > {drop} below rough | CPU s / image | CPU vs GrabCut |")
+    lines = [header, "|---" * 10 + "|"]
+    for method in methods:
+        names = [n for (m, n) in by if m == method and (reference, n) in by and (rough, n) in by]
+        if not names:
+            continue
+        mine, ref, base = ([by[(m, n)] for n in names] for m in (method, reference, rough))
+        gaps = [a["iou"] - b["iou"] for a, b in zip(mine, ref)]
+        drops = [b["iou"] - a["iou"] for a, b in zip(mine, base)]
+        worst = int(np.argmax(drops))
+        cpu = np.mean([s.get("cpu_seconds", np.nan) for s in mine])
+        ref_cpu = np.mean([s.get("cpu_seconds", np.nan) for s in ref])
+        lines.append(
+            f"| {method} | {np.mean([s['iou'] for s in mine]):.4f} | {np.mean([s['boundary_f'] for s in mine]):.4f} "
+            f"| {np.mean(gaps):+.4f} | {np.mean([a['boundary_f'] - b['boundary_f'] for a, b in zip(mine, ref)]):+.4f} "
+            f"| {sum(g > 0.001 for g in gaps)} / {sum(abs(g) <= 0.001 for g in gaps)} / {sum(g < -0.001 for g in gaps)} "
+            f"| {drops[worst]:+.4f} ({names[worst]}) | {sum(d > drop for d in drops)} of {len(names)} "
+            f"| {cpu:.2f} | {cpu / ref_cpu:.2f}x |")
+    return "\n".join(lines)

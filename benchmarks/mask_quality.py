@@ -1,6 +1,6 @@
 """Mask quality of IOSM refinement beside classical peers, from the same rough masks.
 
-    python -m benchmarks.mask_quality --data DIR [--layout aim500] [--masks DIR/init] [--limit N] \
+    python -m benchmarks.mask_quality --data DIR [--layout aim500] [--masks DIR/init] [--limit N] [--half report] \
         [--inpainter-path SD_INPAINT_DIR] [--features-path DINO_DIR] [--save-masks DIR] [--out DIR] \
         [refine.py overrides, e.g. refiner.iters=4]
 
@@ -10,6 +10,10 @@ diffusers / DINO when local weights are given; GrabCut initialised from the roug
 closed-form from a trimap made by eroding/dilating the rough mask, thresholded at 0.5. Columns: mask
 IoU and boundary F (DAVIS) against ``alpha > 0.5``, seconds per image, peak RSS growth (MiB), and
 painting-model / feature-backbone passes per image for the refiners.
+
+A second table sets every row beside GrabCut: IoU / boundary F gaps, per-image IoU wins and losses, the
+worst drop against the rough mask and CPU seconds as a ratio to GrabCut's (timed in this process);
+``--half tune|report`` keeps that half of the shared photographs (``iosm/data/realdata_split.py``).
 
 Writes OUT/peers_mask_TAG.md (table), .csv (per image) and .png (plot); ``--save-masks DIR`` also writes
 every refiner's masks to DIR/ROW/NAME.png for ``alpha_quality.py --refined``.
@@ -23,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 from benchmarks.common import (Sample, add_common_arguments, backend_overrides, bar_plot, load_samples, markdown_table,
-                    refiner_method, run_method, summarize, warm_up_pymatting, write_results)
+                    refiner_method, run_method, summarize, targets_table, warm_up_pymatting, write_results)
 
 from iosm.baselines import closed_form_alpha, grabcut_mask, trimap_from_mask
 from iosm.data.io import write_image
@@ -31,6 +35,7 @@ from iosm.metrics import boundary_f, mask_iou
 
 KEYS = ["iou", "boundary_f", "seconds", "cpu_seconds", "peak_mib", "paint_passes", "feature_passes"]
 ROUGH = "rough mask"
+GRABCUT = "GrabCut (from rough mask)"
 
 
 def score_mask(mask: np.ndarray, sample: Sample) -> dict[str, float]:
@@ -43,7 +48,7 @@ def peer_methods() -> dict:
     """The classical rows, each a method ``sample -> (bool mask, {})``."""
     return {
         ROUGH: lambda s: (s.rough_mask, {}),
-        "GrabCut (from rough mask)": lambda s: (grabcut_mask(s.image, s.rough_mask), {}),
+        GRABCUT: lambda s: (grabcut_mask(s.image, s.rough_mask), {}),
         "closed-form > 0.5 (rough-mask trimap)":
             lambda s: (closed_form_alpha(s.image, trimap_from_mask(s.rough_mask)) > 0.5, {}),
     }
@@ -63,7 +68,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("overrides", nargs="*", help="refine.py overrides applied to every IOSM row")
     args = parser.parse_args(argv)
 
-    samples, skipped = load_samples(args.data, args.layout, args.masks, args.limit)
+    samples, skipped = load_samples(args.data, args.layout, args.masks, args.limit, args.half)
     tag = args.tag or args.data.resolve().name
     print(f"{len(samples)} images from {args.data} ({len(skipped)} skipped)", flush=True)
     methods = peer_methods()
@@ -89,6 +94,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
              "means over the images a method ran on (`ok`); wall and CPU seconds and peak RSS growth (MiB) per image; "
              "painting-model and feature-backbone forward passes per image for the refiners."]
     print(markdown_table(rows, KEYS))
+    targets = targets_table(outcomes, [m for m in methods if m != GRABCUT], ROUGH, GRABCUT)
+    print(targets)
+    half = f"; the {args.half.upper()} half of iosm/data/realdata_split.py" if args.half else ""
+    notes.append(f"Targets{half} (every row beside GrabCut from the same rough masks):\n\n{targets}")
     stem = f"peers_mask_{tag}"
     write_results(args.out, stem, title, rows, KEYS, outcomes, skipped, notes)
     bar_plot(args.out / f"{stem}.png", title, rows, [("iou", "mask IoU"), ("boundary_f", "boundary F"),

@@ -31,6 +31,7 @@ import numpy as np
 
 from iosm.data.io import atomic_write_text, ordinary_mode, to_uint8, write_image
 from iosm.data.layouts import MattingRecord, aim500_records
+from iosm.data import synthetic_heldout as heldout
 from iosm.data.masks import perturb_mask, trimap_between
 
 PHOTOS = (
@@ -39,6 +40,7 @@ PHOTOS = (
 )
 TEXTURES = ("brick", "grass", "gravel")  # gray; tinted when used
 TYPES = ("SO", "STM", "NS")
+SETTINGS = ("default", "heldout")  # heldout: iosm/data/synthetic_heldout.py, never tuned on
 # Bumped whenever the generator's output changes, so cached datasets are regenerated.
 GENERATOR_VERSION = 1
 
@@ -140,8 +142,11 @@ def make_trimap(alpha: np.ndarray) -> np.ndarray:
     return trimap_between(alpha > 1 - 1e-3, alpha > 1e-3, max(1, alpha.shape[0] // 64))
 
 
-def make_sample(seed: int, index: int, size: int) -> dict:
-    """One composite: image (S, S, 3), alpha, trimap (S, S) float32, init (S, S) bool, type, category."""
+def make_sample(seed: int, index: int, size: int, setting: str = "default") -> dict:
+    """One composite: image (S, S, 3), alpha, trimap (S, S) float32, init (S, S) bool, type, category.
+    ``setting``: ``default`` or ``heldout`` (:mod:`iosm.data.synthetic_heldout`: other shapes and errors)."""
+    if setting not in SETTINGS:
+        raise ValueError(f"synthetic setting: expected one of {SETTINGS}, got {setting!r}")
     rng = np.random.default_rng([seed, index])
     matte_type = TYPES[index % len(TYPES)]
     sources = PHOTOS + TEXTURES
@@ -150,14 +155,18 @@ def make_sample(seed: int, index: int, size: int) -> dict:
     foreground_name = background_name if rng.random() < 0.33 else sources[rng.integers(len(sources))]
     background = _crop(rng, background_name, size)
     foreground = _crop(rng, foreground_name, size)
-    alpha = make_alpha(rng, size, matte_type)
+    if setting == "heldout":
+        alpha = heldout.make_alpha(rng, size, matte_type)
+        init = heldout.rough_mask(alpha, rng)
+    else:
+        alpha = make_alpha(rng, size, matte_type)
+        init = perturb_mask(alpha, rng, severity=1.0, leak_probability=1.0, hole_probability=1.0)
     image = alpha[..., None] * foreground + (1.0 - alpha[..., None]) * background
-    init = perturb_mask(alpha, rng, severity=1.0, leak_probability=1.0, hole_probability=1.0)
     return {"image": image, "alpha": alpha, "trimap": make_trimap(alpha), "init": init,
             "type": matte_type, "category": foreground_name}
 
 
-def generate(out: str | os.PathLike, n: int, size: int, seed: int) -> Path:
+def generate(out: str | os.PathLike, n: int, size: int, seed: int, setting: str = "default") -> Path:
     """Write ``n`` composites of ``size`` x ``size`` into ``out`` in the AIM-500 layout plus ``init/``."""
     if n < 1 or size < 32:
         raise ValueError(f"synthetic data: need n >= 1 and size >= 32, got n={n}, size={size}")
@@ -165,19 +174,20 @@ def generate(out: str | os.PathLike, n: int, size: int, seed: int) -> Path:
     categories = {}
     for index in range(n):
         name = f"syn_{index:04d}"
-        sample = make_sample(seed, index, size)
+        sample = make_sample(seed, index, size, setting)
         write_image(out / "original" / f"{name}.jpg", sample["image"], quality=95)
         write_image(out / "mask" / f"{name}.png", sample["alpha"])
         write_image(out / "trimap" / f"{name}.png", to_uint8(sample["trimap"]))
         write_image(out / "init" / f"{name}.png", sample["init"])
         categories[name] = {"category": sample["category"], "type": sample["type"]}
     atomic_write_text(out / "aim_category_type.json", json.dumps(categories, indent=1))
-    atomic_write_text(out / "synthetic.json", json.dumps(_stamp(n, size, seed)))
+    atomic_write_text(out / "synthetic.json", json.dumps(_stamp(n, size, seed, setting)))
     return out
 
 
-def _stamp(n: int, size: int, seed: int) -> dict:
-    return {"n": n, "size": size, "seed": seed, "version": GENERATOR_VERSION}
+def _stamp(n: int, size: int, seed: int, setting: str = "default") -> dict:
+    stamp = {"n": n, "size": size, "seed": seed, "version": GENERATOR_VERSION}
+    return stamp if setting == "default" else {**stamp, "setting": setting}
 
 
 def ensure_synthetic(root: str | os.PathLike, n: int, size: int, seed: int) -> Path:
@@ -229,11 +239,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--n", type=int, default=200, help="number of images")
     parser.add_argument("--size", type=int, default=256, help="side of the square images in pixels")
     parser.add_argument("--seed", type=int, default=0, help="the output is a function of this seed")
+    parser.add_argument("--setting", choices=SETTINGS, default="default",
+                        help="heldout: other shapes (polygons, sticks) and rough-mask errors, for untuned reports")
     args = parser.parse_args(argv)
     if args.n < 1 or args.size < 32:
         parser.error(f"need --n >= 1 and --size >= 32, got --n {args.n} --size {args.size}")
     start = time.perf_counter()
-    generate(args.out, args.n, args.size, args.seed)
+    generate(args.out, args.n, args.size, args.seed, args.setting)
     print(f"wrote {args.n} composites of {args.size}x{args.size} to {args.out} in {time.perf_counter() - start:.1f} s")
 
 

@@ -39,7 +39,8 @@ def _otsu(values: np.ndarray) -> float:
 
 
 class GraphCutSeparator:
-    """iterations: GrabCut's EM rounds per crop; margin: the band around the current boundary that may
+    """iterations: GrabCut's EM rounds per crop (0: no GrabCut, the difference's proposal alone, for a
+    loop whose mask is decided later by :class:`iosm.refine.energy.EnergyCut`); margin: the band around the current boundary that may
     change, as a fraction of the crop's long side (pixels further inside or outside stay definite);
     core_margin: object pixels deeper than this fraction are definite foreground on inpaint stages
     unless painting reproduced them (difference below ``reproduced`` x the painted region's median:
@@ -51,6 +52,8 @@ class GraphCutSeparator:
             raise ValueError(f"separator.margin: expected a fraction of the crop in (0, 0.5), got {margin}")
         if core_margin is not None and not 0 < core_margin < 0.5:
             raise ValueError(f"separator.core_margin: expected a fraction of the crop in (0, 0.5) or null, got {core_margin}")
+        if iterations < 0:
+            raise ValueError(f"separator.iterations: expected >= 0 GrabCut rounds (0: the difference's proposal alone), got {iterations}")
         if reproduced < 0:
             raise ValueError(f"separator.reproduced: expected a non-negative multiple of the median difference, got {reproduced}")
         self.iterations = iterations
@@ -98,7 +101,8 @@ class GraphCutSeparator:
         labels = np.where(proposal, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
         labels[definite] = cv2.GC_FGD
         labels[outside & ~region] = cv2.GC_BGD
-        if not ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).any() or not ((labels == cv2.GC_BGD) | (labels == cv2.GC_PR_BGD)).any():
+        one_sided = not ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).any() or not ((labels == cv2.GC_BGD) | (labels == cv2.GC_PR_BGD)).any()
+        if self.iterations == 0 or one_sided:
             return proposal if stage == INPAINT else ~region | proposal
         bgr = np.ascontiguousarray((image[..., ::-1] * 255).round().astype(np.uint8))
         cv2.setRNGSeed(self.seed)

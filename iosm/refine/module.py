@@ -112,7 +112,9 @@ class RefineModule(LightningModule):
         result = self.refiner.refine(image, prompt, seed=self.seed, record_steps=self.save_steps or self.matte is not None)
         refined_mask = np.asarray(result.mask, dtype=bool)
         entry.update(inpaint_calls=int(result.inpaint_calls), feature_calls=int(result.feature_calls),
-                     iterations=int(result.iterations))
+                     iterations=int(result.iterations),
+                     stage_seconds={k: round(v, 3) for k, v in result.stage_seconds.items()},
+                     decision=result.decision, fallback=result.fallback)
         entry.update(_mask_scores(initial_mask, refined_mask, item.get("alpha"), entry["warnings"]))
         outcome = RefinedImage(entry, image=image, mask=refined_mask, steps=list(result.steps) if self.save_steps else [],
                                canvas_image=result.canvas_image if self.save_steps else None)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from iosm.refine import faithful as original
 from iosm.refine.canvas import Letterbox
 from iosm.refine.devices import resolve_device
+from iosm.refine.evidence import PaintingEvidence, StageClock
 from iosm.refine.features.base import FeatureExtractor
 from iosm.refine.inpainters.base import Inpainter
 from iosm.refine.morphology import close_mask, dilate, open_mask
@@ -55,7 +56,10 @@ class RefineStep:
 @dataclass
 class RefineResult:
     """``mask`` (H, W) bool at the image's size; ``inpaint_calls`` painting-model forward passes;
-    ``feature_calls`` images through the feature backbone; ``steps`` per-iteration records."""
+    ``feature_calls`` images through the feature backbone; ``steps`` per-iteration records;
+    ``stage_seconds`` wall seconds per part (painting, features, crf, separation, polish, energy);
+    ``decision`` which mask the energy step returned ("energy", "loop", "rough"; None without one);
+    ``fallback`` why the rough mask was kept instead of the refined one (None: it was not)."""
 
     mask: np.ndarray
     inpaint_calls: int
@@ -64,6 +68,9 @@ class RefineResult:
     letterbox: Letterbox
     canvas_image: np.ndarray
     steps: list[RefineStep] = field(default_factory=list)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    decision: str | None = None
+    fallback: str | None = None
 
     def step_masks(self) -> list[np.ndarray]:
         """The foreground after each recorded iteration, at the image's size (H, W) bool."""
@@ -101,7 +108,10 @@ class Refiner:
     (default: the feature backend's own, else the original's 2-means). crf: optional
     :mod:`iosm.refine.crf` smoother blended with weight ``crf_weight`` into each crop's difference.
     polish: optional last step on the mask at the image's size when the image is larger than the
-    canvas (:class:`iosm.refine.polish.GrabCutPolish`; off when ``faithful``). samples: painted samples per
+    canvas (:class:`iosm.refine.polish.GrabCutPolish`; off when ``faithful``). energy: optional last step
+    that decides the mask at the image's resolution from the rough mask and the loop's painting evidence
+    (:class:`iosm.refine.energy.EnergyCut`, ``(image, rough, loop mask, score) -> (mask, decision, fallback reason)``; off when
+    ``faithful``). samples: painted samples per
     stage in the improved schedule (crop k uses sample k mod samples); ignored when ``faithful`` (one
     per crop). device: of the masks and differences; None = CUDA when available.
     """
@@ -116,6 +126,7 @@ class Refiner:
         crf,
         crf_weight: float = 0.2,
         polish,
+        energy=None,
         iters: int = 2,
         size: int = 512,
         crop_factors: list[float] | tuple[float, ...] = (1.1,) * 5,
@@ -148,6 +159,7 @@ class Refiner:
         self.crf = crf
         self.crf_weight = crf_weight
         self.polish = None if faithful else polish
+        self.energy = None if faithful else energy
         self.iters = iters
         self.size = size
         self.crop_factors = tuple(crop_factors)
@@ -179,6 +191,7 @@ class Refiner:
         painter_passes = self._painter_passes()
         feature_passes = self.features.forward_passes
         generator = np.random.default_rng(seed)
+        self._clock, evidence = StageClock(), PaintingEvidence(letterbox, self.device)
         # The original paints and crops the whole canvas, letterbox padding included: black padding
         # then poses as context (an object cut by the frame gets painted black and looks removable).
         area = (0, self.size, 0, self.size) if self.faithful else letterbox.content_box
@@ -194,7 +207,9 @@ class Refiner:
             boxes, carried_box = self._crops(box, box_from_mask, generator, area)
             if self.faithful:  # the original's crop loop overwrites its box: odd stages scale the last crop
                 box, box_from_mask = carried_box, False
-            updated, record = self._stage(canvas, foreground, boxes, valid, area, stage, seed * 1009 + iteration, prompt, iteration, letterbox)
+            updated, record, difference = self._stage(canvas, foreground, boxes, valid, area, stage, seed * 1009 + iteration, prompt,
+                                                      iteration, letterbox)
+            evidence.add(stage, *difference)
             iterations += 1
             if not updated.any():
                 if self.faithful:  # the original crashes on the next bounding box
@@ -214,7 +229,12 @@ class Refiner:
         painter_passes = self._painter_passes() - painter_passes
         mask = letterbox.mask_to_image(foreground, unpad=not self.faithful)
         if self.polish is not None and max(image.shape[:2]) > self.size:  # only a mask upsampled from the canvas
-            mask = self.polish(image, mask)
+            with self._clock("polish"):
+                mask = self.polish(image, mask)
+        decision = fallback = None
+        if self.energy is not None:
+            with self._clock("energy"):
+                mask, decision, fallback = self.energy(image, prompt.mask, mask, evidence.score())
         return RefineResult(
             mask=mask,
             inpaint_calls=painter_passes,
@@ -223,6 +243,9 @@ class Refiner:
             letterbox=letterbox,
             canvas_image=canvas.cpu().numpy(),
             steps=steps,
+            stage_seconds=dict(self._clock.seconds),
+            decision=decision,
+            fallback=fallback,
         )
 
     # -- steps ----------------------------------------------------------------------------------
@@ -283,7 +306,8 @@ class Refiner:
 
     def _stage(self, canvas, foreground, boxes, valid, area, stage, stage_seed, prompt: PromptInput, iteration: int, letterbox: Letterbox):
         """One iteration: paint, compare crops, separate, constrain, clean. Returns the new foreground
-        (size, size) float {0, 1} and the (painted, difference) record."""
+        (size, size) float {0, 1}, the (painted, difference) record and (mean difference, painted region)
+        on the canvas."""
         background = 1.0 - foreground
         constraint_size = prompt.growth_size(self.constraint_size, self.faithful)
         if stage == INPAINT:
@@ -293,13 +317,16 @@ class Refiner:
             region, painter = prompt.outpaint_region(band, background, self.faithful), self.outpainter
         count = len(self.crop_factors) if self.faithful else self.samples
         faithful_outpaint = self.faithful and stage != INPAINT
-        painted = self._paint(canvas, region, area, painter, stage_seed, count, per_sample=self.faithful and stage == INPAINT,
-                              composite=not faithful_outpaint)
-        differences = self._differences(canvas, painted, boxes)
+        with self._clock("painting"):
+            painted = self._paint(canvas, region, area, painter, stage_seed, count, per_sample=self.faithful and stage == INPAINT,
+                                  composite=not faithful_outpaint)
+        with self._clock("features"):
+            differences = self._differences(canvas, painted, boxes)
         if self.crf is not None:
             # The original's unary is the current mask (the background in its outpaint stages).
             unaries = [(foreground if stage == INPAINT else background)[y0:y1, x0:x1] for (y0, y1, x0, x1) in boxes] if self.faithful else [None] * len(boxes)
-            differences = [self._blend_crf(canvas[y0:y1, x0:x1], d, u) for d, (y0, y1, x0, x1), u in zip(differences, boxes, unaries)]
+            with self._clock("crf"):
+                differences = [self._blend_crf(canvas[y0:y1, x0:x1], d, u) for d, (y0, y1, x0, x1), u in zip(differences, boxes, unaries)]
         bumps = [prompt.difference_bumps(d, b, stage, iteration, letterbox, self.faithful) for d, b in zip(differences, boxes)]
         differences = [d if bump is None else d + bump for d, bump in zip(differences, bumps)]
         # The faithful differences are on the original's comparison grid; the separator sees the
@@ -308,7 +335,8 @@ class Refiner:
         regions = [grid(region[y0:y1, x0:x1]) > 0 for (y0, y1, x0, x1) in boxes]
         crops = [grid(canvas[y0:y1, x0:x1].permute(2, 0, 1)).permute(1, 2, 0) if self.faithful else canvas[y0:y1, x0:x1] for (y0, y1, x0, x1) in boxes]
         current = [grid(foreground[y0:y1, x0:x1]) > 0 for (y0, y1, x0, x1) in boxes]
-        labels = self.separator(differences, regions, stage, crops, current, clusters=prompt.clusters(iteration))
+        with self._clock("separation"):
+            labels = self.separator(differences, regions, stage, crops, current, clusters=prompt.clusters(iteration))
         if self.faithful:
             labels = [original.nearest(label, (y1 - y0, x1 - x0)) for label, (y0, y1, x0, x1) in zip(labels, boxes)]
             differences = [original.nearest(d, (y1 - y0, x1 - x0)) for d, (y0, y1, x0, x1) in zip(differences, boxes)]
@@ -332,7 +360,7 @@ class Refiner:
         mean_difference = summed_difference / counts.clamp_min(1)
         normalised = mean_difference / mean_difference.max().clamp_min(1e-12)
         record = (painted.cpu().numpy(), normalised.cpu().numpy())
-        return updated, record
+        return updated, record, (mean_difference, region)
 
     def _differences(self, canvas: torch.Tensor, painted: torch.Tensor, boxes) -> list[torch.Tensor]:
         """Per crop k: sum over channels of (f(painted_k) - f(original))^2 at the crop's size (faithful:
