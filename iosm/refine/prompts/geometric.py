@@ -3,9 +3,10 @@ turned into the region the refiner starts from.
 
 PaintSeg's sparse prompts: a box is filled as is; points and a scribble are spread to their convex
 hull grown by ``margin`` (a fraction of the image's long side), since the loop shrinks a mask far more
-easily than it grows one (an odd stage adds at most a few pixels). Point prompts also hand the refiner
-their points, which the original adds as Gaussian bumps to the difference maps (and with
-``refiner.faithful=true`` starts from the whole canvas, as the original does); scribbles hand over
+easily than it grows one (an odd stage adds at most a few pixels). Annotated point prompts may
+also give ``negative_points`` (background clicks): the pixels nearer to one of them than to every
+positive click leave the initial mask. Point prompts also hand the refiner their (positive) points,
+which the original adds as Gaussian bumps to the difference maps (and with ``refiner.faithful=true`` starts from the whole canvas, as the original does); scribbles hand over
 their stroke, which the faithful refiner dilates by a 5x5 cross to start from, as the original does.
 Deriving from a mask (``prompt.dir``) reproduces the paper's protocol of simulated user input.
 """
@@ -26,6 +27,23 @@ def _hull_mask(points_xy: np.ndarray, shape: tuple[int, int], margin: float) -> 
     radius = max(1, int(round(margin * max(shape))))
     disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     return cv2.dilate(canvas, disc).astype(bool)
+
+
+def _nearer_to(negatives_xy: np.ndarray, positives_xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: pixels closer to some negative click than to every positive one (a negative click
+    claims its side of the Voronoi split, however the grown hull spread)."""
+    if not len(negatives_xy):
+        return np.zeros(shape, bool)
+    rows = np.arange(shape[0], dtype=np.float32)[:, None]
+    cols = np.arange(shape[1], dtype=np.float32)[None, :]
+
+    def nearest(points_xy: np.ndarray) -> np.ndarray:  # (H, W) squared distance to the nearest point
+        distance = np.full(shape, np.inf, np.float32)
+        for x, y in points_xy:
+            np.minimum(distance, (cols - x) ** 2 + (rows - y) ** 2, out=distance)
+        return distance
+
+    return nearest(negatives_xy) < nearest(positives_xy)
 
 
 class _SparsePrompt(Prompt):
@@ -77,12 +95,22 @@ class PointsPrompt(_SparsePrompt):
         chosen = np.random.default_rng(self.seed).choice(rows.size, min(self.count, rows.size), replace=False)
         return np.stack([cols[chosen], rows[chosen]], axis=1).astype(np.float64)
 
+    def negative_points(self, name: str) -> np.ndarray:
+        """(N, 2) x/y background clicks (annotated ``negative_points``; none when derived from a mask)."""
+        if isinstance(self.source, MaskFolder):
+            return np.zeros((0, 2))
+        return np.asarray(self.source.get(name, "negative_points", []), dtype=np.float64).reshape(-1, 2)
+
     def initial_mask(self, image: np.ndarray, name: str) -> np.ndarray:
         return self.prepare(image, name).mask
 
     def prepare(self, image: np.ndarray, name: str) -> PromptInput:
-        points = self.points(name, image.shape[:2])
-        return PromptInput(_hull_mask(points, image.shape[:2], self.margin), self.kind, points)
+        shape = image.shape[:2]
+        points = self.points(name, shape)
+        if not len(points):
+            raise ValueError(f"{name}: a point prompt needs at least one positive click")
+        mask = _hull_mask(points, shape, self.margin) & ~_nearer_to(self.negative_points(name), points, shape)
+        return PromptInput(non_empty(mask, name, "region of the clicks"), self.kind, points)
 
 
 class ScribblePrompt(_SparsePrompt):
