@@ -26,6 +26,7 @@ import platform
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -143,29 +144,35 @@ def _rss_bytes() -> int:
 
 def run_method(label: str, method: Method, sample: Sample,
                score: Callable[[np.ndarray, Sample], dict]) -> tuple[Outcome, np.ndarray | None]:
-    """Run and score one method on one sample; an exception is recorded as this image's failure."""
+    """Run and score one method on one sample; an exception is recorded as this image's failure.
+    ``fallbacks`` counts the trimap solves that had no definite region and returned the thresholded
+    trimap instead of a matte (:class:`iosm.matting.solvers.TrimapFallbackWarning`)."""
+    from iosm.matting.solvers import TrimapFallbackWarning
+
     try:
-        with _PeakRSS() as memory:
+        with _PeakRSS() as memory, warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TrimapFallbackWarning)
             started, cpu_started = time.perf_counter(), time.process_time()
             prediction, counters = method(sample)
             seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         scores = score(prediction, sample)
     except Exception as error:  # noqa: BLE001  (one method's failure on one image is a result, not a crash)
         return Outcome(label, sample.name, error=f"{type(error).__name__}: {error}"), None
-    cost = {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_mib": memory.peak_mib}
+    fallbacks = sum(issubclass(warning.category, TrimapFallbackWarning) for warning in caught)
+    cost = {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_mib": memory.peak_mib, "fallbacks": fallbacks}
     return Outcome(label, sample.name, {**scores, **cost, **counters}), prediction
 
 
 def warm_up_pymatting() -> None:
     """Compile pymatting's numba kernels once, so the first image's time is not the JIT's (~30 s)."""
-    from iosm.baselines import closed_form_alpha, knn_alpha
+    from iosm.baselines import closed_form_alpha
 
     rng = np.random.default_rng(0)
     image = rng.random((24, 24, 3))
     trimap = np.full((24, 24), 0.5)
     trimap[:6], trimap[-6:] = 0.0, 1.0
     closed_form_alpha(image, trimap)
-    knn_alpha(image, trimap)
+    closed_form_alpha(image, trimap, "knn")
 
 
 def build_refiner(overrides: list[str]):

@@ -1,9 +1,11 @@
 """Classical peers that a user would pick instead of IOSM, run from the same rough mask.
 
 They are the yardsticks of the demo and the benchmarks: GrabCut (OpenCV) initialised from the
-rough mask, and closed-form / KNN matting (pymatting) from a trimap made by eroding and dilating a
-mask. All take ``image`` (H, W, 3) float in [0, 1] and a bool ``mask`` (H, W); alphas are float
-(H, W) in [0, 1], masks bool.
+rough mask, and closed-form / KNN matting (pymatting, :func:`iosm.matting.solvers.solve_alpha`) from
+a trimap made by eroding and dilating a mask. All take ``image`` (H, W, 3) float in [0, 1] and a bool
+``mask`` (H, W); alphas are float (H, W) in [0, 1], masks bool. A trimap with no definite region
+cannot be solved: the answer is then the thresholded trimap, with a
+:class:`iosm.matting.solvers.TrimapFallbackWarning` that the benchmarks count per row.
 """
 
 from __future__ import annotations
@@ -11,9 +13,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-
-def _disk(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+from iosm.data.masks import morph_disc, trimap_between
+from iosm.matting.solvers import solve_alpha
 
 
 def band_radius(mask: np.ndarray, fraction: float = 0.02, minimum: int = 3) -> int:
@@ -23,39 +24,13 @@ def band_radius(mask: np.ndarray, fraction: float = 0.02, minimum: int = 3) -> i
 
 def trimap_from_mask(mask: np.ndarray, radius: int | None = None) -> np.ndarray:
     """Trimap {0, 0.5, 1} whose unknown band is ``mask`` dilated minus ``mask`` eroded by ``radius`` px."""
-    radius = band_radius(mask) if radius is None else radius
-    mask_u8 = mask.astype(np.uint8)
-    kernel = _disk(radius)
-    sure_fg = cv2.erode(mask_u8, kernel) > 0
-    maybe_fg = cv2.dilate(mask_u8, kernel) > 0
-    trimap = np.where(maybe_fg, 0.5, 0.0)
-    trimap[sure_fg] = 1.0
-    return trimap
+    return trimap_between(mask, mask, band_radius(mask) if radius is None else radius)
 
 
-def _check_trimap(trimap: np.ndarray) -> bool:
-    """pymatting needs both definite regions; without them the matte is the mask itself."""
-    return bool((trimap == 1.0).any() and (trimap == 0.0).any())
-
-
-def closed_form_alpha(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
-    """Levin et al. closed-form matting (pymatting ``estimate_alpha_cf``) from a trimap."""
-    from pymatting import estimate_alpha_cf
-
-    if not _check_trimap(trimap):
-        return (trimap >= 0.5).astype(np.float32)
-    alpha = estimate_alpha_cf(image.astype(np.float64), trimap.astype(np.float64))
-    return np.clip(alpha, 0.0, 1.0).astype(np.float32)
-
-
-def knn_alpha(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
-    """KNN matting (pymatting ``estimate_alpha_knn``) from a trimap."""
-    from pymatting import estimate_alpha_knn
-
-    if not _check_trimap(trimap):
-        return (trimap >= 0.5).astype(np.float32)
-    alpha = estimate_alpha_knn(image.astype(np.float64), trimap.astype(np.float64))
-    return np.clip(alpha, 0.0, 1.0).astype(np.float32)
+def closed_form_alpha(image: np.ndarray, trimap: np.ndarray, solver: str = "cf") -> np.ndarray:
+    """Levin et al. closed-form matting (pymatting ``estimate_alpha_cf``) from a trimap; ``solver="knn"``
+    (or another of :data:`iosm.matting.solvers.SOLVERS`) for another pymatting solver."""
+    return solve_alpha(image, trimap, solver)
 
 
 def grabcut_mask(image: np.ndarray, mask: np.ndarray, radius: int | None = None, iterations: int = 5, seed: int = 0) -> np.ndarray:
@@ -65,11 +40,9 @@ def grabcut_mask(image: np.ndarray, mask: np.ndarray, radius: int | None = None,
     radius = band_radius(mask, fraction=0.05) if radius is None else radius
     if not mask.any() or mask.all():
         return mask.copy()
-    mask_u8 = mask.astype(np.uint8)
-    kernel = _disk(radius)
     labels = np.where(mask, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
-    labels[cv2.erode(mask_u8, kernel) > 0] = cv2.GC_FGD
-    labels[cv2.dilate(mask_u8, kernel) == 0] = cv2.GC_BGD
+    labels[morph_disc(mask, -radius)] = cv2.GC_FGD
+    labels[~morph_disc(mask, radius)] = cv2.GC_BGD
     image_u8 = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
     bgd_model = np.zeros((1, 65), np.float64)
     fgd_model = np.zeros((1, 65), np.float64)

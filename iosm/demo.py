@@ -109,7 +109,7 @@ def run_demo(out: Path, train_minutes: int, overrides: list[str] = (), *,
         # A 256 px canvas for the 128 px images: on a 128 px one the refiner's 5x5 clean-up is too coarse
         # (12 held-out images: mask IoU 0.857 -> 0.902 at 256, 0.857 -> 0.857 at 128).
         refine_cfg = compose("refine", [*common, "refiner.size=256", f"output_dir={out / 'refine'}",
-                                        f"matte.ckpt_path={checkpoint}", *refine_overrides])
+                                        "matte=mtm", f"matte.ckpt_path={checkpoint}", *refine_overrides])
         log.info("2/3 refining held-out rough masks and matting them -> %s", out / "refine")
         refine_job.run(refine_cfg)
         records = [r for r in instantiate(refine_cfg.data).records("predict") if r.alpha_path is not None]

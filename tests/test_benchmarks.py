@@ -53,36 +53,50 @@ def test_mask_quality_table(benchmarks, two_images, tmp_path):
     assert len(list((tmp_path / "masks" / "iosm_refine_opencv_color_cpu_default").glob("*.png"))) == 2
 
 
-def test_alpha_quality_table_records_a_failure(benchmarks, two_images, tmp_path, tiny_mtm_checkpoint):
-    refined = tmp_path / "refined"  # refined masks for one image only: the IOSM row fails on the other
-    refined.mkdir()
-    first = sorted((two_images / "init").iterdir())[0]
-    shutil.copy(first, refined / first.name)
+def test_alpha_quality_table_gap_and_wins(benchmarks, two_images, tmp_path, tiny_mtm_checkpoint, monkeypatch):
+    module = benchmarks["alpha_quality"]
+    first = sorted((two_images / "original").iterdir())[0].stem
+    real_peer = module.grabcut_closed_form_alpha
+
+    def failing_on_first(image, mask):  # one image's failure is that row's failure there, not the run's
+        if failing_on_first.calls == 0:
+            failing_on_first.calls += 1
+            raise RuntimeError(f"boom on {first}")
+        return real_peer(image, mask)
+
+    failing_on_first.calls = 0
+    monkeypatch.setattr(module, "grabcut_closed_form_alpha", failing_on_first)
     out = tmp_path / "out"
-    rows = benchmarks["alpha_quality"].main(["--data", str(two_images), "--out", str(out), "--tag", "tiny",
-                                             "--mtm-ckpt", str(tiny_mtm_checkpoint), "--refined", str(refined)])
+    rows = module.main(["--data", str(two_images), "--out", str(out), "--tag", "tiny",
+                        "--mtm-ckpt", str(tiny_mtm_checkpoint), *TINY_REFINE])
     by_method = {row["method"]: row for row in rows}
-    assert set(by_method) == {"rough mask as alpha", "closed-form (rough-mask trimap)", "KNN (rough-mask trimap)",
-                              "GrabCut -> closed-form", "closed-form (dataset trimap; reference, not trimap-free)",
-                              "MTM on rough mask",
-                              "IOSM: MTM on refined mask (masks from --refined; refine cost not included)"}
-    iosm = by_method["IOSM: MTM on refined mask (masks from --refined; refine cost not included)"]
-    assert (iosm["ok"], iosm["failed"]) == (1, 1)
+    assert list(by_method) == ["rough mask as alpha", module.FLOOR, module.PIPELINE,
+                               "refined mask -> closed-form, fixed 2% band (no evidence)", module.GUIDED, module.CEILING]
+    assert (by_method[module.FLOOR]["ok"], by_method[module.FLOOR]["failed"]) == (1, 1)
+    for label in (module.PIPELINE, module.GUIDED, module.CEILING):
+        assert (by_method[label]["ok"], by_method[label]["failed"]) == (2, 0)
+        assert by_method[label]["fallbacks"] == 0
     for name in ("sad", "mse", "grad", "conn", "sad_unknown", "conn_unknown"):
         assert all(row[name] >= 0 for row in rows)
     # the dataset's own trimap gives closed-form more to work with than a band around a rough mask
-    assert by_method["closed-form (dataset trimap; reference, not trimap-free)"]["sad_unknown"] < \
-        by_method["rough mask as alpha"]["sad_unknown"]
-    failures = [r for r in read_csv(out / "peers_alpha_tiny.csv") if r["status"] == "error"]
-    assert len(failures) == 1 and "no refined mask" in failures[0]["error"]
-    assert "Failed method runs" in (out / "peers_alpha_tiny.md").read_text()
+    assert by_method[module.CEILING]["sad_unknown"] < by_method["rough mask as alpha"]["sad_unknown"]
+    report = (out / "alpha_quality_tiny.md").read_text()
+    assert "Gap closed by" in report and "wins" in report and "Failed method runs" in report
+    failures = [r for r in read_csv(out / "alpha_quality_tiny.csv") if r["status"] == "error"]
+    assert len(failures) == 1 and "boom" in failures[0]["error"]
 
 
-def test_refiner_runs_inside_alpha_quality(benchmarks, two_images, tmp_path, tiny_mtm_checkpoint):
-    rows = benchmarks["alpha_quality"].main(["--data", str(two_images), "--out", str(tmp_path), "--limit", "1",
-                                             "--mtm-ckpt", str(tiny_mtm_checkpoint), *TINY_REFINE])
-    iosm = {row["method"]: row for row in rows}["IOSM: refine (CPU default) + MTM"]
-    assert iosm["ok"] == 1 and iosm["paint_passes"] >= 2
+def test_gap_closed_and_wins_arithmetic(benchmarks):
+    module = benchmarks["alpha_quality"]
+    rows = [{"method": module.FLOOR, "sad": 8.0}, {"method": module.CEILING, "sad": 4.0},
+            {"method": module.PIPELINE, "sad": 5.0}]
+    assert module.gap_closed(rows, module.PIPELINE, ["sad"]) == {"sad": 0.75}
+    from common import Outcome
+
+    outcomes = [Outcome(module.PIPELINE, "a", {"sad": 1.0}), Outcome(module.FLOOR, "a", {"sad": 2.0}),
+                Outcome(module.PIPELINE, "b", {"sad": 3.0}), Outcome(module.FLOOR, "b", {"sad": 2.0})]
+    won, lost, lines = module.wins(outcomes, module.PIPELINE, module.FLOOR)
+    assert (won, lost) == (1, 1) and lines[0].endswith("(win)") and lines[1].endswith("(loss)")
 
 
 def test_folder_without_usable_images_stops(benchmarks, tmp_path):

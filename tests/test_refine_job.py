@@ -177,7 +177,7 @@ def test_on_error_raise_stops_after_recording_the_bad_image(bad_dataset, tmp_pat
 
 
 @pytest.mark.parametrize("changes", [
-    ["matte.ckpt_path=MISSING"],
+    ["matte=mtm", "matte.ckpt_path=MISSING"],
     ["inpainter=diffusers", "inpainter.model_path=MISSING"],
     ["features=dino", "features.model_path=MISSING"],
 ], ids=["matte", "diffusers", "dino"])
@@ -200,10 +200,12 @@ def test_writer_ignores_a_duplicate_prediction(tmp_path):
     assert writer.finished_names() == {"a"}
 
 
-def test_matte_stage_writes_alphas_and_cutouts(dataset, tmp_path, compose_cfg, tiny_mtm_checkpoint):
+@pytest.mark.parametrize("matte", ["classical", "mtm"])
+def test_matte_stage_writes_alphas_and_cutouts(matte, dataset, tmp_path, compose_cfg, tiny_mtm_checkpoint):
     output_dir = tmp_path / "out"
-    run(compose_cfg("refine", contract(dataset, output_dir, f"matte.ckpt_path={tiny_mtm_checkpoint}",
-                                       "save_steps=true", "trainer.enable_progress_bar=false")))
+    changes = [] if matte == "classical" else ["matte=mtm", f"matte.ckpt_path={tiny_mtm_checkpoint}"]
+    run(compose_cfg("refine", contract(dataset, output_dir, *changes, "save_steps=true",
+                                       "trainer.enable_progress_bar=false")))
     entries = read_manifest(output_dir / "manifest.jsonl")
     for name, image_path in find_by_stem(dataset / "original").items():
         assert entries[name]["status"] == "ok", entries[name]
@@ -213,3 +215,27 @@ def test_matte_stage_writes_alphas_and_cutouts(dataset, tmp_path, compose_cfg, t
         assert cutout.shape == (*alpha.shape, 4)
         np.testing.assert_allclose(cutout[..., 3] / 255.0, alpha, atol=1 / 255)
         assert len(list((output_dir / "steps" / name).iterdir())) == entries[name]["iterations"]
+
+
+def test_matte_none_writes_masks_only(dataset, tmp_path, compose_cfg):
+    output_dir = tmp_path / "out"
+    run(compose_cfg("refine", contract(dataset, output_dir, "matte=none", "trainer.enable_progress_bar=false")))
+    assert len(list((output_dir / "masks").iterdir())) == N_IMAGES
+    assert not (output_dir / "alphas").exists() and not (output_dir / "cutouts").exists()
+
+
+def test_cutouts_carry_the_estimated_foreground_not_the_photograph(dataset, tmp_path, compose_cfg):
+    """At soft edges a cut-out's colour is the object's (pymatting's estimate), not the composite's mix."""
+    from iosm.matting.base import estimate_foreground
+
+    output_dir = tmp_path / "out"
+    run(compose_cfg("refine", contract(dataset, output_dir, "trainer.enable_progress_bar=false")))
+    name, image_path = sorted(find_by_stem(dataset / "original").items())[0]
+    image = read_image(image_path)
+    alpha = read_alpha(output_dir / "alphas" / f"{name}.png")
+    cutout = np.asarray(Image.open(output_dir / "cutouts" / f"{name}.png")) / 255.0
+    soft = (alpha > 0.05) & (alpha < 0.95)
+    assert soft.any()
+    expected = estimate_foreground(image, alpha)
+    assert np.abs(cutout[..., :3][soft] - expected[soft]).mean() < 0.02
+    assert np.abs(cutout[..., :3][soft] - image[soft]).mean() > 0.02

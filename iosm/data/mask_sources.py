@@ -4,6 +4,8 @@
 segmenter-like errors; fresh at random for training, a fixed function of (seed, name) for evaluation so
 that scores are comparable between runs. ``folder``: binary masks from a folder, matched by stem
 (refine.py's ``OUT/masks``, or a dataset's ``init/``), to train or evaluate on a real segmenter's output.
+``prior``: soft maps in [0, 1] from a folder, kept soft (the classical alpha a guided MTM corrects:
+``data=composites`` writes them to ``prior/``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import zlib
 import cv2
 import numpy as np
 
-from iosm.data.io import ImageReadError, find_by_stem, image_size, read_mask
+from iosm.data.io import ImageReadError, find_by_stem, image_size, read_alpha, read_mask
 from iosm.data.layouts import MattingRecord
 from iosm.data.masks import perturb_mask
 
@@ -52,13 +54,21 @@ class FolderMasks:
 
     def __init__(self, mask_dir: str | os.PathLike):
         if mask_dir is None:
-            raise ValueError("data.mask_source=folder needs data.mask_dir (a folder of masks named like the images)")
+            raise ValueError("data.mask_source=folder|prior needs data.mask_dir (a folder of masks named like the images)")
         self.mask_dir = mask_dir
-        try:
-            self.paths = find_by_stem(mask_dir)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"data.mask_dir={mask_dir}: folder does not exist") from None
+        self._paths: dict | None = None
         self._warned: set[str] = set()
+
+    @property
+    def paths(self) -> dict:
+        """Files by stem, listed on first use: a generated layout (data=composites) writes the folder
+        when the records are first asked for, after this object is built."""
+        if self._paths is None:
+            try:
+                self._paths = find_by_stem(self.mask_dir)
+            except FileNotFoundError:
+                raise FileNotFoundError(f"data.mask_dir={self.mask_dir}: folder does not exist") from None
+        return self._paths
 
     def problem(self, record: MattingRecord, full_check: bool) -> str | None:
         """Why the record's mask is unusable (absent, unreadable), or None; decodes it if ``full_check``."""
@@ -84,10 +94,31 @@ class FolderMasks:
         return mask
 
 
+class FolderPriors(FolderMasks):
+    """Soft maps (H, W) float in [0, 1] read from ``mask_dir`` by stem, not thresholded (resized
+    bilinearly, with a warning, when another size)."""
+
+    def __call__(
+        self, record: MattingRecord, alpha: np.ndarray | None, size: tuple[int, int], rng: np.random.Generator
+    ) -> np.ndarray:
+        path = self.paths[record.name]
+        prior = read_alpha(path)
+        if prior.shape != tuple(size):
+            if record.name not in self._warned:
+                self._warned.add(record.name)
+                log.warning("%s: prior is %dx%d but the image is %dx%d; resized", path, prior.shape[1],
+                            prior.shape[0], size[1], size[0])
+            prior = np.clip(cv2.resize(prior, (size[1], size[0]), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+        return prior
+
+
 def build_mask_source(mask_source: str, mask_dir: str | None = None, severity: float = 1.0):
-    """``perturb`` -> :class:`PerturbedMasks`, ``folder`` -> :class:`FolderMasks` (the ``data.mask_source`` key)."""
+    """``perturb`` -> :class:`PerturbedMasks`, ``folder`` -> :class:`FolderMasks`, ``prior`` ->
+    :class:`FolderPriors` (the ``data.mask_source`` key)."""
     if mask_source == "perturb":
         return PerturbedMasks(severity)
     if mask_source == "folder":
         return FolderMasks(mask_dir)
-    raise ValueError(f"data.mask_source={mask_source!r}: expected 'perturb' or 'folder'")
+    if mask_source == "prior":
+        return FolderPriors(mask_dir)
+    raise ValueError(f"data.mask_source={mask_source!r}: expected 'perturb', 'folder' or 'prior'")

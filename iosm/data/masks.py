@@ -46,6 +46,15 @@ def morph_disc(mask: np.ndarray, radius: int) -> np.ndarray:
     return operation(mask.astype(np.uint8), disc).astype(bool)
 
 
+def trimap_between(inside: np.ndarray, anywhere: np.ndarray, radius: int) -> np.ndarray:
+    """Trimap (H, W) float32 in {0, 0.5, 1}: definite foreground where ``inside`` eroded by a disc of
+    ``radius`` px, definite background outside ``anywhere`` dilated by it, unknown between. From a
+    mask: ``inside = anywhere = mask``; from an alpha: ``alpha == 1`` and ``alpha > 0``."""
+    sure_foreground = morph_disc(inside, -radius)
+    maybe_foreground = morph_disc(anywhere, radius)
+    return np.where(sure_foreground, 1.0, np.where(maybe_foreground, 0.5, 0.0)).astype(np.float32)
+
+
 def _coarsen(mask: np.ndarray, factor: int) -> np.ndarray:
     """Down-sample by ``factor`` (area) and back up (bilinear), re-thresholded: patch-sized boundary steps."""
     if factor <= 1:

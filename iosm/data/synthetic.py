@@ -31,7 +31,7 @@ import numpy as np
 
 from iosm.data.io import atomic_write_text, to_uint8, write_image
 from iosm.data.layouts import MattingRecord, aim500_records
-from iosm.data.masks import perturb_mask
+from iosm.data.masks import perturb_mask, trimap_between
 
 PHOTOS = (
     "astronaut", "chelsea", "cat", "coffee", "rocket", "hubble_deep_field", "retina",
@@ -137,11 +137,7 @@ def make_alpha(rng: np.random.Generator, size: int, matte_type: str) -> np.ndarr
 
 def make_trimap(alpha: np.ndarray) -> np.ndarray:
     """0 / 0.5 / 1 trimap: unknown band = dilate(alpha > 0) minus erode(alpha == 1), 1/64 of the side wide."""
-    radius = max(1, alpha.shape[0] // 64)
-    disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    anywhere = cv2.dilate((alpha > 1e-3).astype(np.uint8), disc).astype(bool)
-    opaque = cv2.erode((alpha > 1 - 1e-3).astype(np.uint8), disc).astype(bool)
-    return np.where(opaque, 1.0, np.where(anywhere, 0.5, 0.0)).astype(np.float32)
+    return trimap_between(alpha > 1 - 1e-3, alpha > 1e-3, max(1, alpha.shape[0] // 64))
 
 
 def make_sample(seed: int, index: int, size: int) -> dict:
@@ -185,30 +181,36 @@ def _stamp(n: int, size: int, seed: int) -> dict:
 
 
 def ensure_synthetic(root: str | os.PathLike, n: int, size: int, seed: int) -> Path:
-    """Generate the dataset into ``root`` unless it is already there; return ``root``.
+    """Generate the dataset into ``root`` unless it is already there; return ``root``."""
+    return ensure_generated(root, "synthetic.json", _stamp(n, size, seed), lambda staging: generate(staging, n, size, seed))
 
-    Generation goes into a temporary sibling folder renamed into place at the end, so a concurrent or
-    interrupted run never sees half a dataset; when two processes race, the first rename wins and the
-    other's copy is discarded (both are identical anyway: the output is a function of the seed).
+
+def ensure_generated(root: str | os.PathLike, stamp_name: str, stamp: dict, write) -> Path:
+    """Run ``write(folder)`` into ``root`` unless ``root/stamp_name`` already records ``stamp``; return ``root``.
+
+    ``write`` must end by writing ``stamp`` to ``folder/stamp_name``. Generation goes into a temporary
+    sibling folder renamed into place at the end, so a concurrent or interrupted run never sees half a
+    dataset; when two processes race, the first rename wins and the other's copy is discarded (both
+    are identical anyway: the output is a function of the stamp's settings).
     """
     root = Path(root).expanduser().resolve()
-    stamp = root / "synthetic.json"
-    if stamp.is_file():
-        if json.loads(stamp.read_text()) == _stamp(n, size, seed):
+    stamp_path = root / stamp_name
+    if stamp_path.is_file():
+        if json.loads(stamp_path.read_text()) == stamp:
             return root
-        raise ValueError(f"{root}: holds a synthetic dataset made with other settings ({stamp.read_text()}); "
-                         f"expected {_stamp(n, size, seed)}: delete the folder or choose another root")
+        raise ValueError(f"{root}: holds a generated dataset made with other settings ({stamp_path.read_text()}); "
+                         f"expected {stamp}: delete the folder or choose another root")
     if root.is_dir() and any(root.iterdir()):
-        raise ValueError(f"{root}: exists but holds no generated synthetic dataset (no synthetic.json); "
+        raise ValueError(f"{root}: exists but holds no generated dataset (no {stamp_name}); "
                          "delete it or choose another root")
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
     try:
-        generate(staging, n, size, seed)
+        write(staging)
         try:
             os.rename(staging, root)
         except OSError:
-            if not stamp.is_file():  # not a lost race with an identical generator: a real failure
+            if not stamp_path.is_file():  # not a lost race with an identical generator: a real failure
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)

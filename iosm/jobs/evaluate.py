@@ -173,7 +173,8 @@ def _check_folder_config(cfg: DictConfig) -> None:
         if not cfg.get(key):
             raise ValueError(
                 f"{key}: required in folder mode (python evaluate.py pred_dir=P gt_dir=G output_dir=EVAL), "
-                "or give ckpt_path=CKPT to evaluate a checkpoint"
+                "or give ckpt_path=CKPT (or matte=classical, matte=mtm matte.ckpt_path=CKPT) to evaluate a matte "
+                "over a dataset"
             )
     if cfg.protocol == "iosm_original" and not (cfg.get("mask_dir") or cfg.get("trimap_dir")):
         raise ValueError("protocol=iosm_original: set mask_dir=... (the refined masks the original code "
@@ -181,8 +182,9 @@ def _check_folder_config(cfg: DictConfig) -> None:
 
 
 def run(cfg: DictConfig) -> float | None:
-    """Evaluate (folder mode, or checkpoint mode with ``ckpt_path``); return the mean SAD for sweepers."""
-    if cfg.get("ckpt_path"):
+    """Evaluate (folder mode, or checkpoint mode with ``ckpt_path`` or ``matte=``); return the mean SAD
+    for sweepers."""
+    if cfg.get("ckpt_path") or (cfg.get("matte") or {}).get("_target_"):
         from iosm.jobs.evaluate_checkpoint import run_checkpoint
 
         return run_checkpoint(cfg)

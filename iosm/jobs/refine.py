@@ -26,6 +26,7 @@ from omegaconf import DictConfig, open_dict
 from iosm.config import job_output_dir
 from iosm.data.io import atomic_write_text
 from iosm.loggers import build_loggers, finalize_loggers, log_summary, log_table
+from iosm.matting import build_matte
 from iosm.refine.module import RefineModule
 from iosm.refine.predict_data import RefinePredictData
 from iosm.refine.writer import MANIFEST, read_manifest
@@ -53,7 +54,7 @@ def run(cfg: DictConfig) -> float | None:
     L.seed_everything(cfg.seed, workers=True)
 
     writer = instantiate(cfg.callbacks.mask_writer, output_dir=str(output_dir),
-                         matte=cfg.matte.ckpt_path is not None, on_error=cfg.on_error)
+                         matte=cfg.matte.get("_target_") is not None, on_error=cfg.on_error)
     callbacks = [writer] + [instantiate(node) for key, node in cfg.callbacks.items() if key != "mask_writer"]
     if not cfg.trainer.get("enable_progress_bar", True):
         # Lightning refuses a progress-bar callback when the bar is switched off (tests, debug presets).
@@ -67,7 +68,7 @@ def run(cfg: DictConfig) -> float | None:
 
     # Models load here, before any image: a missing model path fails now, with the backend's message.
     module = RefineModule(refiner=instantiate(cfg.refiner), prompt=instantiate(cfg.prompt),
-                          matte=load_matte(cfg.matte, device), save_steps=cfg.save_steps, seed=cfg.seed)
+                          matte=build_matte(cfg.matte, device), save_steps=cfg.save_steps, seed=cfg.seed)
     datamodule = instantiate(cfg.data)
     records = datamodule.records("predict")  # data.predict_split; synthetic data is generated here, once
     data = RefinePredictData(records, finished=writer.finished_names, num_workers=datamodule.num_workers)
@@ -94,18 +95,6 @@ def run(cfg: DictConfig) -> float | None:
                  _fmt(results["iou_before"]), _fmt(results["iou_after"]), output_dir)
     finalize_loggers(trainer.loggers)  # finishes a wandb run, so the next job of a sweep starts its own
     return results["iou_after"]
-
-
-def load_matte(matte_cfg: DictConfig, device: torch.device) -> Any:
-    """The MTM predictor for ``matte.ckpt_path`` on ``device``, or None when the matte stage is off."""
-    if matte_cfg.ckpt_path is None:
-        return None
-    from iosm.models.inference import MattingPredictor
-
-    try:
-        return MattingPredictor.from_checkpoint(matte_cfg.ckpt_path, device=device, max_side=matte_cfg.max_side)
-    except (FileNotFoundError, ValueError) as error:  # the loader's message says what a checkpoint is
-        raise type(error)(f"matte.ckpt_path={matte_cfg.ckpt_path}: {error}") from error
 
 
 def summarise(entries: list[dict[str, Any] | None]) -> dict[str, Any]:

@@ -84,11 +84,12 @@ class MattingPredictor:
         return cls(load_mtm_checkpoint(path), device=device, **kwargs)
 
     @torch.inference_mode()
-    def predict(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def predict(self, image: np.ndarray, mask: np.ndarray, soft: bool = False) -> np.ndarray:
         """image: (H, W, 3) float in [0, 1] or uint8; mask: (h, w) bool, {0, 1} or 0..255 (resized to
-        (H, W) with a warning when h, w differ). Returns alpha (H, W) float32 in [0, 1]."""
+        (H, W) with a warning when h, w differ), or with ``soft`` an (H, W) float in [0, 1] given as is
+        (the classical alpha a guided MTM corrects). Returns alpha (H, W) float32 in [0, 1]."""
         image = _as_unit_image(image)
-        mask = _as_binary_mask(mask, image.shape[:2])
+        mask = _as_soft_mask(mask, image.shape[:2]) if soft else _as_binary_mask(mask, image.shape[:2])
         height, width = image.shape[:2]
         scale = 1.0 if self.max_side is None else min(1.0, self.max_side / max(height, width))
         if scale < 1.0:
@@ -121,6 +122,16 @@ def _as_unit_image(image: np.ndarray) -> np.ndarray:
     if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
         raise ValueError("image: float values must be finite and in [0, 1] (or pass uint8 0..255)")
     return image
+
+
+def _as_soft_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) float in [0, 1] -> float32, checked (a soft input is never resized or thresholded)."""
+    mask = np.asarray(mask, np.float32)
+    if mask.shape != tuple(size):
+        raise ValueError(f"soft mask: expected shape {tuple(size)} (the image's), got {mask.shape}")
+    if not np.isfinite(mask).all() or mask.min() < 0 or mask.max() > 1:
+        raise ValueError("soft mask: values must be finite and in [0, 1]")
+    return mask
 
 
 def _as_binary_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -37,6 +37,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # The encoder downsamples five times; inputs are padded to a multiple of this and cropped back.
 STRIDE = 32
 ATTENTION_KINDS = ("mask", "mask_features", "none")
+# What the network's mask channel holds: a binary mask, or the classical matte's alpha (model=mtm_guided,
+# which then corrects that alpha: with mask_residual the output is clip(alpha + tanh(x), 0, 1)). Stored in
+# the checkpoint so that inference feeds it the same (iosm.matting.mtm.MTMMatte).
+MASK_INPUTS = ("mask", "classical_alpha")
 
 
 class MaskSpatialAttention(nn.Module):
@@ -117,8 +121,11 @@ class MTMNet(nn.Module):
         head_residual: bool = False,
         mask_residual: bool = False,
         normalize_input: bool = True,
+        mask_input: str = "mask",
     ) -> None:
         super().__init__()
+        if mask_input not in MASK_INPUTS:
+            raise ValueError(f"model.net.mask_input={mask_input!r}: expected one of {MASK_INPUTS}")
         if attention not in ATTENTION_KINDS:
             raise ValueError(f"model.net.attention={attention!r}: expected one of {ATTENTION_KINDS}")
         if len(decoder_channels) != 5:
@@ -137,6 +144,7 @@ class MTMNet(nn.Module):
             "head_residual": head_residual,
             "mask_residual": mask_residual,
             "normalize_input": normalize_input,
+            "mask_input": mask_input,
         }
         if freeze_encoder and not is_pretrained(encoder):
             warnings.warn(

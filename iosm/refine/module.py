@@ -18,6 +18,7 @@ import numpy as np
 from lightning.pytorch import LightningModule
 
 from iosm.data.io import ImageReadError
+from iosm.matting.evidence import refine_evidence
 from iosm.metrics import boundary_f, mask_iou
 
 
@@ -27,7 +28,8 @@ class RefinedImage:
 
     ``entry`` is the image's manifest line (JSON-serialisable). The arrays are set only when the
     image was refined: ``image`` (H, W, 3) float32 in [0, 1], ``mask`` (H, W) bool (the refined
-    mask at the image's size), ``alpha`` (H, W) float32 in [0, 1] with the matte stage. With
+    mask at the image's size), ``alpha`` (H, W) float32 in [0, 1] and ``foreground`` (H, W, 3) float32
+    in [0, 1] (the estimated object colours of the cut-out) with the matte stage. With
     ``save_steps``, ``steps`` holds the refiner's per-iteration records (on its square canvas) and
     ``canvas_image`` the (size, size, 3) letterboxed photograph they refer to.
     """
@@ -36,6 +38,7 @@ class RefinedImage:
     image: np.ndarray | None = None
     mask: np.ndarray | None = None
     alpha: np.ndarray | None = None
+    foreground: np.ndarray | None = None
     steps: list[Any] = field(default_factory=list)
     canvas_image: np.ndarray | None = None
 
@@ -57,7 +60,9 @@ class RefineModule(LightningModule):
             own message.
         prompt: :class:`iosm.refine.prompts.base.Prompt`, ``prepare(image, name)`` -> a
             :class:`iosm.refine.prompts.base.PromptInput` (the initial mask, the kind, points).
-        matte: optional, ``predict(image, mask) -> alpha`` (H, W) float in [0, 1].
+        matte: optional :class:`iosm.matting.base.Matte` (``matte(image, mask, evidence)`` -> alpha,
+            foreground, warnings); it gets the refiner's evidence (:func:`iosm.matting.evidence.refine_evidence`),
+            for which the refiner records its steps.
         save_steps: keep the refiner's per-iteration records for the writer's panels.
         seed: the refiner's seed, the same for every image, so that an image's result does not
             depend on which rank or in which order it is processed.
@@ -101,15 +106,20 @@ class RefineModule(LightningModule):
         entry.update(height=image.shape[0], width=image.shape[1])
         prompt = self.prompt.prepare(image, item["name"])
         initial_mask = prompt.mask
-        result = self.refiner.refine(image, initial_mask, seed=self.seed, record_steps=self.save_steps,
+        result = self.refiner.refine(image, initial_mask, seed=self.seed,
+                                     record_steps=self.save_steps or self.matte is not None,
                                      prompt_kind=prompt.kind, points=prompt.points, stroke=prompt.stroke)
         refined_mask = np.asarray(result.mask, dtype=bool)
         entry.update(inpaint_calls=int(result.inpaint_calls), feature_calls=int(result.feature_calls),
                      iterations=int(result.iterations))
         entry.update(_mask_scores(initial_mask, refined_mask, item.get("alpha"), entry["warnings"]))
-        alpha = None if self.matte is None else np.asarray(self.matte.predict(image, refined_mask), np.float32)
-        return RefinedImage(entry, image=image, mask=refined_mask, alpha=alpha, steps=list(result.steps),
-                            canvas_image=result.canvas_image if self.save_steps else None)
+        outcome = RefinedImage(entry, image=image, mask=refined_mask, steps=list(result.steps) if self.save_steps else [],
+                               canvas_image=result.canvas_image if self.save_steps else None)
+        if self.matte is not None:
+            matted = self.matte.matte(image, refined_mask, refine_evidence(result, initial_mask))
+            outcome.alpha, outcome.foreground = matted.alpha, matted.foreground
+            entry["warnings"].extend(note for note in matted.warnings if note not in entry["warnings"])
+        return outcome
 
 
 def _mask_scores(initial_mask: np.ndarray, refined_mask: np.ndarray, alpha: np.ndarray | None,

@@ -3,7 +3,7 @@
 Layout under the job's output folder::
 
     masks/NAME.png      refined mask, 0/255, at the image's original size
-    alphas/NAME.png     MTM alpha 0..255 (matte stage only)
+    alphas/NAME.png     alpha 0..255 (matte stage only: matte=classical by default, matte=mtm)
     cutouts/NAME.png    RGBA: estimated foreground colours + alpha (matte stage only)
     steps/NAME/iter_K_STAGE.png   one panel per refiner iteration (save_steps only)
     manifest.jsonl      one JSON line per processed image (name, status, error, seconds, costs, IoU)
@@ -141,14 +141,11 @@ class MaskWriter(BasePredictionWriter):
         if self.matte:
             alpha = np.clip(prediction.alpha, 0.0, 1.0)
             write_image(paths["alpha"], alpha)
-            write_image(paths["cutout"], cutout(prediction.image, alpha))
+            write_image(paths["cutout"], cutout(prediction.foreground, alpha))
         write_image(paths["mask"], prediction.mask)  # last: its presence marks the image finished
 
 
-def cutout(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """RGBA cut-out ``(H, W, 4)`` float in [0, 1]: foreground colours estimated from the image and
-    alpha (pymatting's ``estimate_foreground_ml``, so that hair edges do not carry the old background)."""
-    from pymatting import estimate_foreground_ml
-
-    foreground = estimate_foreground_ml(image.astype(np.float64), alpha.astype(np.float64))
+def cutout(foreground: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """RGBA cut-out ``(H, W, 4)`` float in [0, 1] from the matte's estimated foreground colours
+    (:class:`iosm.matting.base.MatteResult`, so that hair edges do not carry the old background)."""
     return np.dstack([np.clip(foreground, 0.0, 1.0), alpha]).astype(np.float32)

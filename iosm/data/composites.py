@@ -1,0 +1,126 @@
+"""Composites of real photographed foregrounds on many backgrounds: training data with real hair.
+
+The synthetic set's strands are drawn; the shared photographs' (``paths.realdata_dir``) are measured.
+Each photograph of ``names`` (the recorded TUNE half by default: nothing here ever sees REPORT) gives
+its measured alpha and its foreground colours (pymatting's ``estimate_foreground_ml`` on image and
+alpha, so the old background does not travel with the hair). Every composite then takes one
+foreground, flips it at random, scales it (its long side 1-2.5x the crop), jitters its colours, and
+lays it on a crop of a photograph or tinted texture that scikit-image ships; the square crop is
+centred on a soft (0 < alpha < 1) pixel most of the time, so most crops hold hair or fur.
+
+Written in the AIM-500 layout (``original/``, ``mask/`` = alpha, ``trimap/``) plus ``init/`` (a rough
+mask: the alpha perturbed like a refined mask) and ``prior/``: the weight-free matte's alpha from
+``init/`` (:class:`iosm.matting.ClassicalMatte`, its band widened over random blobs where a refiner's
+evidence would widen it), the input a guided MTM (``model=mtm_guided``) corrects.
+The output is a pure function of the settings; ``data=composites`` generates it into the cache once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from iosm.data.io import atomic_write_text, read_alpha, read_image, to_uint8, write_image
+from iosm.data.layouts import MattingRecord, aim500_records
+from iosm.data.masks import perturb_mask
+from iosm.data.realdata_split import TUNE
+from iosm.data.synthetic import PHOTOS, TEXTURES, _crop, ensure_generated, make_trimap
+
+GENERATOR_VERSION = 1
+SCALE_RANGE = (1.0, 2.5)     # the foreground's long side, in crop sides
+SOFT_CENTRE_PROBABILITY = 0.8  # crops centred on a soft alpha pixel (else anywhere on the object's box)
+# Rough masks like the refiner's output (IoU ~0.95), not like a segmenter's (severity 1, IoU ~0.86).
+INIT_SEVERITY = 0.4
+EVIDENCE_GRID = 6  # blobs of the stand-in evidence: about a sixth of the crop across
+
+
+def load_foregrounds(realdata_dir: str | os.PathLike, names: tuple[str, ...]) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """[(name, foreground (H, W, 3) float32 [0, 1], alpha (H, W) float32)] of the named photographs."""
+    from iosm.matting.base import estimate_foreground
+
+    records = {record.name: record for record in aim500_records(realdata_dir)}
+    missing = [name for name in names if name not in records or records[name].alpha_path is None]
+    if missing:
+        raise FileNotFoundError(f"paths.realdata_dir={realdata_dir}: no photograph with a measured alpha named {missing}")
+    foregrounds = []
+    for name in names:
+        image, alpha = read_image(records[name].image_path), read_alpha(records[name].alpha_path)
+        foregrounds.append((name, estimate_foreground(image, alpha), alpha.astype(np.float32)))
+    return foregrounds
+
+
+def make_composite(rng: np.random.Generator, foreground: np.ndarray, alpha: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """One (image (S, S, 3), alpha (S, S)) composite of ``foreground``/``alpha`` on a random background."""
+    if rng.random() < 0.5:
+        foreground, alpha = foreground[:, ::-1], alpha[:, ::-1]
+    scale = rng.uniform(*SCALE_RANGE) * size / max(alpha.shape)
+    shape = (max(size, round(alpha.shape[1] * scale)), max(size, round(alpha.shape[0] * scale)))
+    foreground = cv2.resize(np.ascontiguousarray(foreground), shape, interpolation=cv2.INTER_AREA)
+    alpha = np.clip(cv2.resize(np.ascontiguousarray(alpha), shape, interpolation=cv2.INTER_AREA), 0.0, 1.0)
+    gain = rng.uniform(0.8, 1.2) * rng.uniform(0.9, 1.1, size=3)  # brightness, then per-channel colour
+    foreground = np.clip((foreground - 0.5) * rng.uniform(0.8, 1.2) + 0.5, 0.0, 1.0) * gain
+    soft = np.argwhere((alpha > 0.05) & (alpha < 0.95))
+    if len(soft) and rng.random() < SOFT_CENTRE_PROBABILITY:
+        centre = soft[rng.integers(len(soft))]
+    else:
+        solid = np.argwhere(alpha > 0.5)
+        centre = solid[rng.integers(len(solid))] if len(solid) else np.array(alpha.shape) // 2
+    top = int(np.clip(centre[0] - size // 2, 0, alpha.shape[0] - size))
+    left = int(np.clip(centre[1] - size // 2, 0, alpha.shape[1] - size))
+    alpha = alpha[top: top + size, left: left + size]
+    foreground = np.clip(foreground[top: top + size, left: left + size], 0.0, 1.0)
+    background = _crop(rng, (PHOTOS + TEXTURES)[rng.integers(len(PHOTOS + TEXTURES))], size)
+    image = alpha[..., None] * foreground + (1.0 - alpha[..., None]) * background
+    return image.astype(np.float32), alpha.astype(np.float32)
+
+
+def random_evidence(rng: np.random.Generator, size: int) -> np.ndarray:
+    """(S, S) float32 {0, 1}: smooth random blobs over about half the image, standing in for the
+    refiner's evidence (which widens the prior's band where it was unsure) on data no refiner ran on."""
+    coarse = rng.standard_normal((EVIDENCE_GRID, EVIDENCE_GRID)).astype(np.float32)
+    return (cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC) > 0).astype(np.float32)
+
+
+def generate_composites(out: str | os.PathLike, realdata_dir: str | os.PathLike, names: tuple[str, ...],
+                        n: int, size: int, seed: int) -> Path:
+    """Write ``n`` composites of ``size`` px from the photographs ``names`` into ``out`` (see the module)."""
+    from iosm.matting import ClassicalMatte
+
+    out = Path(out)
+    foregrounds = load_foregrounds(realdata_dir, names)
+    prior_matte = ClassicalMatte()
+    categories = {}
+    for index in range(n):
+        rng = np.random.default_rng([seed, index])
+        source, foreground, alpha = foregrounds[index % len(foregrounds)]
+        image, alpha = make_composite(rng, foreground, alpha, size)
+        init = perturb_mask(alpha, rng, INIT_SEVERITY, leak_probability=0.2, hole_probability=0.2)
+        name = f"comp_{index:04d}"
+        write_image(out / "original" / f"{name}.png", image)
+        write_image(out / "mask" / f"{name}.png", alpha)
+        write_image(out / "trimap" / f"{name}.png", to_uint8(make_trimap(alpha)))
+        write_image(out / "init" / f"{name}.png", init)
+        write_image(out / "prior" / f"{name}.png", prior_matte.matte(image, init, random_evidence(rng, size)).alpha)
+        categories[name] = {"category": source, "type": "real_foreground"}
+    atomic_write_text(out / "aim_category_type.json", json.dumps(categories, indent=1))
+    atomic_write_text(out / "composites.json", json.dumps(_stamp(names, n, size, seed)))
+    return out
+
+
+def _stamp(names: tuple[str, ...], n: int, size: int, seed: int) -> dict:
+    return {"names": list(names), "n": n, "size": size, "seed": seed, "version": GENERATOR_VERSION}
+
+
+def composite_records(root: str | os.PathLike, realdata_dir: str | os.PathLike, n: int, size: int, seed: int,
+                      names: list[str] | tuple[str, ...] = TUNE) -> list[MattingRecord]:
+    """The layout behind ``data=composites``: generate into ``root`` on first use, then read it as AIM-500."""
+    names = tuple(names)
+    if n < 1 or size < 32:
+        raise ValueError(f"data.layout: need n >= 1 and size >= 32, got n={n}, size={size}")
+    ensure_generated(root, "composites.json", _stamp(names, n, size, seed),
+                     lambda staging: generate_composites(staging, realdata_dir, names, n, size, seed))
+    return aim500_records(root)

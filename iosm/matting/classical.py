@@ -1,0 +1,75 @@
+"""The weight-free matte (``matte=classical``): a pymatting solver in an evidence-shaped band.
+
+Why: minutes of CPU training cannot teach a network hair, but closed-form matting recovers strands
+from the image itself once it is told where to look. The band (:func:`iosm.matting.band.band_trimap`)
+is narrow along clean edges and wide where the refiner was unsure. Memory: the solver runs on the
+band's bounding box only, and an image whose long side exceeds ``max_side`` is solved downscaled and
+brought back with the fast guided filter (edges follow the full-resolution image); the definite
+regions keep their exact 0/1. The error the cap costs is measured in benchmarks/results/alpha_quality.md.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from iosm.matting.band import band_trimap
+from iosm.matting.base import Matte
+from iosm.matting.solvers import check_solver, solve_alpha
+from iosm.models.upsample import guided_upsample
+
+# The solvers' local windows are 3x3: a box this much larger than the band sees every window
+# that touches an unknown pixel.
+BOX_MARGIN = 4
+
+
+class ClassicalMatte(Matte):
+    """solver: pymatting's ``estimate_alpha_<solver>`` (``cf``, ``knn``, ``lbdm``, ``lkm``, ``rw``).
+    band_radius, evidence_radius: fractions of the image's long side (the strip everywhere, and its
+    widest where the evidence is at least ``evidence_threshold``); max_band_fraction: cap on the
+    band's share of the image; max_side: the long side above which the solve is downscaled (None:
+    never)."""
+
+    def __init__(self, *, solver: str = "cf", band_radius: float = 0.005, evidence_radius: float = 0.04,
+                 evidence_threshold: float = 0.5, max_band_fraction: float = 0.5, max_side: int | None = 1024) -> None:
+        self.solver = check_solver(solver)
+        for key, value in (("band_radius", band_radius), ("evidence_radius", evidence_radius)):
+            if not 0.0 < value < 0.5:
+                raise ValueError(f"matte.{key}={value}: expected a fraction of the long side in (0, 0.5)")
+        if not 0.0 < max_band_fraction <= 1.0:
+            raise ValueError(f"matte.max_band_fraction={max_band_fraction}: expected a fraction in (0, 1]")
+        if max_side is not None and max_side < 32:
+            raise ValueError(f"matte.max_side={max_side}: expected null or at least 32 px")
+        self.band_radius, self.evidence_radius = band_radius, evidence_radius
+        self.evidence_threshold, self.max_band_fraction, self.max_side = evidence_threshold, max_band_fraction, max_side
+
+    def trimap(self, mask: np.ndarray, evidence: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+        """The trimap (H, W) {0, 0.5, 1} this matte solves in, and its notes."""
+        long_side = max(mask.shape)
+        return band_trimap(mask, max(1.0, self.band_radius * long_side), evidence,
+                           evidence_radius=self.evidence_radius * long_side,
+                           evidence_threshold=self.evidence_threshold, max_fraction=self.max_band_fraction)
+
+    def _alpha(self, image: np.ndarray, mask: np.ndarray, evidence: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
+        trimap, notes = self.trimap(mask, evidence)
+        rows, cols = np.nonzero(trimap == 0.5)
+        y0, y1 = max(0, rows.min() - BOX_MARGIN), min(mask.shape[0], rows.max() + BOX_MARGIN + 1)
+        x0, x1 = max(0, cols.min() - BOX_MARGIN), min(mask.shape[1], cols.max() + BOX_MARGIN + 1)
+        box_alpha, box_notes = self._solve(image[y0:y1, x0:x1], trimap[y0:y1, x0:x1])
+        alpha = trimap.copy()
+        alpha[y0:y1, x0:x1] = np.where(trimap[y0:y1, x0:x1] == 0.5, box_alpha, trimap[y0:y1, x0:x1])
+        return alpha, notes + box_notes
+
+    def _solve(self, image: np.ndarray, trimap: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Solve one box, downscaled when its long side exceeds ``max_side``."""
+        height, width = trimap.shape
+        if self.max_side is None or max(height, width) <= self.max_side:
+            return solve_alpha(image, trimap, self.solver), []
+        scale = self.max_side / max(height, width)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image_low = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        trimap_low = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
+        alpha_low = solve_alpha(image_low, trimap_low, self.solver)
+        note = (f"matte: solved the {width}x{height} band box at {size[0]}x{size[1]} (matte.max_side={self.max_side}) "
+                "and upsampled with the guided filter")
+        return guided_upsample(alpha_low, image), [note]

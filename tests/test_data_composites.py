@@ -1,0 +1,78 @@
+"""data=composites (real foregrounds on scikit-image backgrounds, with the classical prior) and the
+guided MTM that corrects that prior. The 'photographs' here are the tiny synthetic set's composites
+(the same AIM-500 layout with measured-like alphas), so the tests need no shared data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from iosm.data.composites import composite_records
+from iosm.data.io import read_alpha, read_image
+from iosm.data.mask_sources import build_mask_source
+
+NAMES = ("syn_0001", "syn_0002")
+
+
+@pytest.fixture(scope="module")
+def composites(synthetic_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("composites") / "data"
+    return root, composite_records(root, synthetic_root, n=4, size=48, seed=0, names=NAMES)
+
+
+def test_composites_are_written_in_the_aim500_layout_with_priors(composites):
+    root, records = composites
+    assert [record.name for record in records] == [f"comp_{index:04d}" for index in range(4)]
+    for record in records:
+        image, alpha = read_image(record.image_path), read_alpha(record.alpha_path)
+        assert image.shape == (48, 48, 3) and alpha.shape == (48, 48)
+        assert record.trimap_path is not None and (root / "init" / f"{record.name}.png").is_file()
+        prior = read_alpha(root / "prior" / f"{record.name}.png")
+        assert prior.shape == (48, 48) and 0.0 <= prior.min() and prior.max() <= 1.0
+        assert record.meta["category"] in NAMES  # the source photograph, for per-source breakdowns
+    priors = [read_alpha(root / "prior" / f"{record.name}.png") for record in records]
+    assert any(((p > 0.02) & (p < 0.98)).any() for p in priors)  # soft, not a binary mask
+
+
+def test_composites_are_a_function_of_the_settings(composites, synthetic_root):
+    root, records = composites
+    again = composite_records(root, synthetic_root, n=4, size=48, seed=0, names=NAMES)  # reused, not redone
+    assert [r.name for r in again] == [r.name for r in records]
+    with pytest.raises(ValueError, match="other settings"):
+        composite_records(root, synthetic_root, n=5, size=48, seed=0, names=NAMES)
+
+
+def test_an_unknown_photograph_is_named(synthetic_root, tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"no photograph with a measured alpha named \['GT99'\]"):
+        composite_records(tmp_path / "c", synthetic_root, n=2, size=48, seed=0, names=("GT99",))
+
+
+def test_prior_mask_source_keeps_soft_values(composites):
+    root, records = composites
+    source = build_mask_source("prior", str(root / "prior"))
+    prior = source(records[0], None, (48, 48), np.random.default_rng(0))
+    np.testing.assert_allclose(prior, read_alpha(root / "prior" / f"{records[0].name}.png"))
+    assert prior.dtype != bool
+
+
+def test_untrained_guided_mtm_answers_the_classical_alpha(compose_cfg, tmp_path, composites):
+    """Zero-initialised output layers: before training, the guided MTM's alpha is its prior's."""
+    from hydra.utils import instantiate
+
+    from iosm.matting import ClassicalMatte, build_matte
+    from iosm.models.module import SPEC_KEY
+
+    torch.manual_seed(0)
+    cfg = compose_cfg("train", ["model=mtm_tiny", "model.freeze_encoder=false", "+model.net.mask_input=classical_alpha"])
+    net = instantiate(cfg.model.net)
+    path = tmp_path / "guided.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}, SPEC_KEY: net.spec}, path)
+    matte = build_matte(compose_cfg("refine", ["matte=mtm", f"matte.ckpt_path={path}", "matte.kind=mtm_guided"]).matte)
+    root, records = composites
+    image = read_image(records[0].image_path)
+    mask = read_alpha(records[0].alpha_path) > 0.5
+    expected = ClassicalMatte().matte(image, mask).alpha
+    np.testing.assert_allclose(matte.matte(image, mask).alpha, expected, atol=1e-5)
+    with pytest.raises(ValueError, match=f"{path}: holds a model=mtm_guided network"):
+        build_matte(compose_cfg("refine", ["matte=mtm", f"matte.ckpt_path={path}", "matte.kind=mtm"]).matte)

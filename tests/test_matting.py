@@ -1,0 +1,182 @@
+"""The matte stage (iosm.matting): the classical matte against ground truth, the band and its cap,
+the refiner's evidence, degenerate masks, the downscaled solve, the builder and checkpoint kinds."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from iosm.data.synthetic import make_sample
+from iosm.matting import ClassicalMatte, build_matte
+from iosm.matting.band import band_trimap
+from iosm.matting.evidence import refine_evidence
+from iosm.matting.mtm import MTMMatte
+from iosm.matting.solvers import TrimapFallbackWarning, solve_alpha
+from iosm.metrics import matting_metrics
+
+
+def sad(alpha: np.ndarray, truth: np.ndarray) -> float:
+    return matting_metrics(alpha.astype(np.float64), truth.astype(np.float64))["sad"]
+
+
+@pytest.fixture(scope="module")
+def composite() -> dict:
+    """A 96 px synthetic composite with strands (type NS) and its exact alpha."""
+    return make_sample(seed=0, index=2, size=96)
+
+
+def test_classical_matte_beats_the_mask_it_starts_from(composite):
+    mask = composite["alpha"] > 0.5
+    result = ClassicalMatte(band_radius=0.03).matte(composite["image"], mask)
+    assert result.alpha.shape == mask.shape and result.alpha.dtype == np.float32
+    assert 0.0 <= result.alpha.min() and result.alpha.max() <= 1.0
+    assert result.foreground.shape == composite["image"].shape
+    assert sad(result.alpha, composite["alpha"]) < 0.8 * sad(mask.astype(np.float32), composite["alpha"])
+    assert result.warnings == []
+
+
+@pytest.mark.parametrize("value", [False, True], ids=["empty", "full"])
+def test_empty_or_full_mask_gives_a_constant_alpha_and_a_warning(value, composite):
+    mask = np.full(composite["alpha"].shape, value)
+    result = ClassicalMatte().matte(composite["image"], mask)
+    assert np.all(result.alpha == float(value))
+    assert len(result.warnings) == 1 and f"all {int(value)}" in result.warnings[0]
+
+
+def test_evidence_widens_the_band_only_where_it_is_set():
+    mask = np.zeros((80, 80), bool)
+    mask[20:60, 20:60] = True
+    plain, _ = band_trimap(mask, radius=2)
+    evidence = np.zeros(mask.shape, np.float32)
+    evidence[:, :40] = 1.0  # the refiner was unsure about the left half
+    widened, notes = band_trimap(mask, radius=2, evidence=evidence, evidence_radius=8)
+    assert notes == []
+    assert (widened[:, 40:] == plain[:, 40:]).all()
+    assert (widened[:, :40] == 0.5).sum() > (plain[:, :40] == 0.5).sum()
+    assert widened[40, 13] == 0.5 and plain[40, 13] == 0.0  # 7 px outside the left edge
+
+
+def test_a_band_over_the_whole_image_is_capped_and_said_so():
+    mask = np.zeros((60, 60), bool)
+    mask[25:35, 25:35] = True
+    trimap, notes = band_trimap(mask, radius=40, max_fraction=0.3)
+    assert (trimap == 0.5).mean() <= 0.31
+    assert (trimap == 1.0).any() and (trimap == 0.0).any()
+    assert any("capped" in note for note in notes)
+
+
+def test_a_band_that_swallows_a_thin_object_keeps_its_core():
+    mask = np.zeros((40, 40), bool)
+    mask[10:30, 19:22] = True  # 3 px wide
+    trimap, notes = band_trimap(mask, radius=3)
+    assert (trimap == 1.0).any() and mask[trimap == 1.0].all()
+    assert any("swallowed" in note for note in notes)
+
+
+def test_solver_without_definite_regions_warns_instead_of_pretending():
+    image = np.random.default_rng(0).random((16, 16, 3))
+    trimap = np.full((16, 16), 0.5)
+    trimap[:8] = 1.0
+    with pytest.warns(TrimapFallbackWarning, match="no definite background"):
+        alpha = solve_alpha(image, trimap, "cf")
+    assert np.all(alpha == 1.0)
+
+
+def test_downscaled_solve_stays_close_to_the_full_solve(composite):
+    mask = composite["alpha"] > 0.5
+    full = ClassicalMatte(max_side=None).matte(composite["image"], mask)
+    capped = ClassicalMatte(max_side=48).matte(composite["image"], mask)
+    assert any("max_side=48" in note for note in capped.warnings)
+    assert sad(capped.alpha, composite["alpha"]) < 1.25 * sad(full.alpha, composite["alpha"])
+    assert sad(capped.alpha, composite["alpha"]) < sad(mask.astype(np.float32), composite["alpha"])
+    outside = ClassicalMatte().trimap(mask)[0] != 0.5
+    np.testing.assert_array_equal(capped.alpha[outside], full.alpha[outside])  # definite pixels stay exact
+
+
+def test_refine_evidence_marks_changed_pixels_and_ambiguous_differences(synthetic_root):
+    from iosm.data.io import read_image, read_mask
+    from iosm.refine.features.color import ColorFeatures
+    from iosm.refine.inpainters.opencv import OpenCVInpainter
+    from iosm.refine.refiner import Refiner
+
+    image = read_image(synthetic_root / "original" / "syn_0000.jpg")
+    rough = read_mask(synthetic_root / "init" / "syn_0000.png")
+    refiner = Refiner(inpainter=OpenCVInpainter(), features=ColorFeatures(), size=64, iters=2)
+    result = refiner.refine(image, rough, seed=0, record_steps=True)
+    evidence = refine_evidence(result, rough)
+    assert evidence.shape == rough.shape and evidence.dtype == np.float32
+    assert 0.0 <= evidence.min() and evidence.max() <= 1.0
+    changed = rough != result.mask
+    assert changed.any() and np.all(evidence[changed] == 1.0)
+    assert ((evidence > 0) & (evidence < 1)).any()  # the ambiguity part, not only the changes
+
+
+def test_build_matte_from_each_config(compose_cfg):
+    assert build_matte(compose_cfg("refine", ["matte=none"]).matte) is None
+    matte = build_matte(compose_cfg("refine", ["matte.solver=knn"]).matte)
+    assert isinstance(matte, ClassicalMatte) and matte.solver == "knn"
+    with pytest.raises(ValueError, match="matte.solver='nope'"):
+        build_matte(compose_cfg("refine", ["matte.solver=nope"]).matte)
+
+
+def test_mtm_matte_rejects_a_checkpoint_of_the_wrong_kind(tiny_mtm_checkpoint, compose_cfg):
+    cfg = compose_cfg("refine", ["matte=mtm", f"matte.ckpt_path={tiny_mtm_checkpoint}", "matte.kind=mtm_guided"])
+    with pytest.raises(ValueError, match=f"matte.ckpt_path={tiny_mtm_checkpoint}: holds a model=mtm network.*mtm_guided"):
+        build_matte(cfg.matte)
+    matte = build_matte(OmegaConf.merge(cfg.matte, {"kind": "mtm"}))
+    assert isinstance(matte, MTMMatte) and matte.kind == "mtm"
+
+
+def test_mtm_matte_rejects_a_file_that_is_no_mtm_checkpoint(tmp_path, compose_cfg):
+    path = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {}}, path)
+    with pytest.raises(ValueError, match=f"matte.ckpt_path={path}: .*not an MTM checkpoint"):
+        build_matte(compose_cfg("refine", ["matte=mtm", f"matte.ckpt_path={path}"]).matte)
+
+
+def test_matte_rejects_mismatched_shapes(composite):
+    with pytest.raises(ValueError, match="mask: expected shape"):
+        ClassicalMatte().matte(composite["image"], np.ones((5, 5), bool))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no stray warnings from a normal call
+        ClassicalMatte().matte(composite["image"], composite["alpha"] > 0.5)
+
+
+def test_trimap_from_mask_matches_an_independent_disc_morphology():
+    from scipy import ndimage
+
+    from iosm.baselines import trimap_from_mask
+
+    mask = np.zeros((40, 50), bool)
+    mask[8:30, 10:35] = True
+    mask[20:24, 35:45] = True
+    radius = 3
+    yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
+    disc = xx**2 + yy**2 <= radius**2 + radius  # OpenCV's ellipse of a 7x7 box, drawn by its rule
+    trimap = trimap_from_mask(mask, radius)
+    inner = ndimage.binary_erosion(mask, disc, border_value=1)
+    outer = ndimage.binary_dilation(mask, disc)
+    agree = (trimap == 1.0) == inner
+    assert agree.mean() > 0.99 and ((trimap == 0.0) == ~outer).mean() > 0.99
+    assert set(np.unique(trimap)) == {0.0, 0.5, 1.0}
+
+
+def test_evaluate_runs_the_classical_matte_over_a_dataset(synthetic_root, tmp_path, compose_cfg):
+    """evaluate.py matte=classical: the matte on the data's masks, scored like the folder mode; it
+    must beat the same masks used as alphas (scored by the same job, folder mode)."""
+    import json
+
+    from iosm.jobs.evaluate import run
+
+    data = ["data=aim500", f"data.root={synthetic_root}", "data.mask_source=folder",
+            f"data.mask_dir={synthetic_root}/init", "data.num_workers=0"]
+    matte_sad = run(compose_cfg("evaluate", ["matte=classical", *data, f"output_dir={tmp_path / 'matte'}"]))
+    metrics = json.loads((tmp_path / "matte" / "metrics.json").read_text())
+    assert metrics["n"] == 8 and len(list((tmp_path / "matte" / "alphas").iterdir())) == 8
+    mask_sad = run(compose_cfg("evaluate", [f"pred_dir={tmp_path / 'matte' / 'masks'}", f"gt_dir={synthetic_root}/mask",
+                                            f"output_dir={tmp_path / 'masks'}"]))
+    assert matte_sad < mask_sad
