@@ -200,11 +200,16 @@ def test_page_box_prompt_refines_inside_the_box_and_writes_every_output(client, 
     box = np.zeros(SIZE, bool)
     box[rows.min() - 1 : rows.max() + 2, cols.min() - 1 : cols.max() + 2] = True
     assert (entry["iou_before"] - _iou(box, truth)) ** 2 < 0.05 ** 2  # the prompt's mask was that box
-    assert read_alpha(alpha).max() > 0.5 and np.asarray(Image.open(cutout)).shape == (*SIZE, 4)
-    assert read_image(overlay).shape == (*SIZE, 3) and read_image(background).shape == (*SIZE, 3)
-    assert len(panels) == entry["iterations"] and all(Path(panel["image"]).is_file() for panel in panels)
-    assert panels[0]["caption"].startswith("iteration 0 (inpaint)")
-    assert sorted(Path(path).name for path in downloads) == ["photo_alpha.png", "photo_cutout.png", "photo_mask.png"]
+    shown = (PREVIEW_SIDE * SIZE[0] // SIZE[1], PREVIEW_SIDE)  # the page's pictures
+    assert read_alpha(alpha).shape == shown and read_alpha(alpha).max() > 0.5
+    assert np.asarray(Image.open(cutout)).shape == (*shown, 4)
+    assert read_image(overlay).shape == (*shown, 3) and read_image(background).shape == (*shown, 3)
+    assert [panel["caption"] for panel in panels[:3]] == [f"iteration 0 (inpaint): {what}"
+                                                          for what in ("painted sample", "difference", "mask")]
+    assert len(panels) == 3 * entry["iterations"] and all(Path(panel["image"]).is_file() for panel in panels)
+    files = {Path(path).name: path for path in downloads}  # at the photograph's size
+    assert sorted(files) == ["photo_alpha.png", "photo_cutout.png", "photo_mask.png"]
+    assert read_alpha(files["photo_alpha.png"]).shape == SIZE and _mask(files["photo_mask.png"]).shape == SIZE
 
 
 def test_page_clicks_scribble_mask_and_nothing_each_refine(client, scene):
@@ -218,9 +223,9 @@ def test_page_clicks_scribble_mask_and_nothing_each_refine(client, scene):
     stroke &= ~cv2.erode(stroke.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)  # its outline, painted
     for kind, given in (("clicks", {"clicks": clicks}), ("scribble", {"layer": stroke}),
                         ("mask", {"mask": scene["rough"]}), ("grabcut", {})):
-        status, _, alpha, *_, manifest = _page(client, scene, kind, **given)
+        status, *_, downloads, manifest = _page(client, scene, kind, **given)
         assert status.startswith("Done"), (kind, status)
-        mask = read_alpha(alpha) > 0.5
+        mask = _mask(next(path for path in downloads if path.endswith("_mask.png")))
         assert json.loads(manifest)["status"] == "ok" and _iou(mask, truth) > 0.4, kind
         if kind == "clicks":
             assert not mask[2, 2]  # the negative click's corner

@@ -164,7 +164,7 @@ def build_page(service: RefineService, *, keep_minutes: float) -> gr.Blocks:
                     alpha = gr.Image(label="Alpha", format="png", elem_id="alpha")
                     cutout = gr.Image(label="Cut-out (RGBA)", format="png", image_mode="RGBA", elem_id="cutout")
                     background = gr.Image(label="On a new background", format="png", elem_id="background")
-                panels = gr.Gallery(label="Iterations: photo | painted sample | difference map | mask", columns=1,
+                panels = gr.Gallery(label="Each iteration: painted sample, difference map, mask", columns=3,
                                     height="auto", object_fit="contain", elem_id="panels")
                 downloads = gr.File(label="Downloads", file_count="multiple", elem_id="downloads")
                 manifest = gr.Code(label="Manifest line", language="json", wrap_lines=True, elem_id="manifest")

@@ -26,7 +26,7 @@ from omegaconf import DictConfig
 
 from iosm.app.prompts import PromptSpec, build_prompt
 from iosm.app.uploads import MEGABYTE, UploadLimits, safe_stem
-from iosm.app.views import write_views
+from iosm.app.views import write_step_tiles, write_views
 from iosm.refine.devices import resolve_device
 from iosm.refine.module import RefineModule
 from iosm.refine.writer import MaskWriter
@@ -54,7 +54,7 @@ class AppResult:
     """One request's outputs, all files in ``folder``: ``entry`` the manifest line; ``downloads`` the
     ``mask``, ``alpha`` and ``cutout`` PNGs at the photograph's size, named after the upload (no alpha and
     cut-out with ``matte=none``); ``views`` the page's pictures (:func:`iosm.app.views.write_views`);
-    ``panels`` (path, caption) per refiner iteration."""
+    ``panels`` (path, caption): painted sample, difference map and mask per refiner iteration."""
 
     folder: Path
     entry: dict[str, Any]
@@ -114,8 +114,7 @@ class RefineService:
         downloads = {kind: _download(path, f"{name}_{kind}.png") for kind, path in writer.output_paths(name).items()}
         views = write_views(folder / "view", self.view_side, image, refined.mask, refined.alpha,
                             refined.foreground, background)
-        panels = sorted((folder / "steps" / name).glob("iter_*.png"), key=lambda path: int(path.stem.split("_")[1]))
-        result = AppResult(folder, refined.entry, downloads, views, [(path, _caption(path)) for path in panels])
+        result = AppResult(folder, refined.entry, downloads, views, write_step_tiles(folder / "view", refined.steps))
         return result
 
 
@@ -130,8 +129,3 @@ def _download(path: Path, name: str) -> Path:
         shutil.copyfile(path, target)
     return target
 
-
-def _caption(panel: Path) -> str:
-    """``iter_2_inpaint.png`` -> ``iteration 2 (inpaint): photo | painted | difference | mask``."""
-    _, iteration, stage = panel.stem.split("_", 2)
-    return f"iteration {iteration} ({stage}): photo | painted | difference | mask"

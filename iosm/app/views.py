@@ -1,16 +1,19 @@
 """Pictures a person reads at a glance, at the page's size: the refined mask over the photograph, the
 alpha, the cut-out, and the cut-out on a new background. The downloads stay at the photograph's size;
 these are resized to a long side of ``side`` px, so a 100 px photograph is not a stamp on the page and
-a 6000 px one is not sent to the browser four times."""
+a 6000 px one is not sent to the browser four times. And per refiner iteration, on its square canvas:
+the painted sample, the feature difference and the mask after it."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from iosm.data.io import write_image
+from iosm.refine.panels import step_tiles
 
 # The mask's tint and outline over the photograph: a colour rare in photographs, half-transparent
 # inside so the object stays visible, a solid outline so the boundary can be judged.
@@ -55,3 +58,15 @@ def write_views(folder: Path, side: int, image: np.ndarray, mask: np.ndarray, al
         views.update(alpha=alpha, cutout=np.dstack([foreground, alpha]),
                      background=on_background(foreground, alpha, colour))
     return {name: write_image(folder / f"{name}.png", picture) for name, picture in views.items()}
+
+
+def write_step_tiles(folder: Path, steps: list[Any]) -> list[tuple[Path, str]]:
+    """Per :class:`iosm.refine.refiner.RefineStep`: its first painted sample, its difference map and its
+    mask as PNGs in ``folder``; returns ``(path, caption)`` in reading order, three per iteration."""
+    tiles = []
+    for step in steps:
+        pictures = step_tiles(step)
+        for what, picture in (("painted sample", pictures[0]), ("difference", pictures[-2]), ("mask", pictures[-1])):
+            path = write_image(folder / f"iter_{step.iteration}_{what.split()[0]}.png", picture)
+            tiles.append((path, f"iteration {step.iteration} ({step.stage}): {what}"))
+    return tiles
