@@ -1,5 +1,6 @@
 # The README's two commands: `make demo` (the whole pipeline on synthetic data, CPU, no weights) and
-# `make test`. Both create .venv and install the package when no virtual environment is active.
+# `make test`. Both create .venv and install the package (with the dev and app extras: the suite
+# tests the web app too) when no virtual environment is active.
 SHELL := /bin/bash
 VENV ?= .venv
 ifdef VIRTUAL_ENV
@@ -21,7 +22,7 @@ $(STAMP): pyproject.toml
 	@if [ -z "$$VIRTUAL_ENV" ] && [ ! -x $(VENV)/bin/python ]; then python3 -m venv $(VENV); fi
 	$(PYTHON) -m pip install -q --upgrade pip
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install -q $(TORCH_CPU)
-	$(PYTHON) -m pip install -q -e ".[dev]"
+	$(PYTHON) -m pip install -q -e ".[dev,app]"
 	@touch $@
 
 demo: setup

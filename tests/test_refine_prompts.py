@@ -117,3 +117,34 @@ def test_each_sparse_prompt_hands_the_refiner_its_own_policy(scene):
     asked.clear()
     refiner.refine(image, truth, seed=0)  # a plain mask is a file prompt
     assert asked == [None, None]
+
+
+def test_annotations_given_in_memory_work_like_a_json_file(scene, tmp_path):
+    """The app hands its box, clicks and stroke over as a mapping: the same prompts, nothing to read."""
+    image, _, _ = scene
+    entries = {"img": {"box": [16, 12, 48, 36], "points": [[20, 20], [40, 30]], "scribble": [[[20, 24], [44, 24]]]}}
+    path = tmp_path / "prompts.json"
+    path.write_text(json.dumps(entries))
+    for prompt_class in (BoxPrompt, PointsPrompt, ScribblePrompt):
+        from_memory = prompt_class(annotations=entries).initial_mask(image, "img")
+        assert np.array_equal(from_memory, prompt_class(annotations=str(path)).initial_mask(image, "img"))
+    with pytest.raises(ValueError, match=r"in memory.*no 'box' for image other"):
+        BoxPrompt(annotations=entries).initial_mask(image, "other")
+
+
+def test_negative_clicks_take_their_side_of_the_split_out_of_the_initial_mask(scene):
+    image, _, _ = scene
+    positive_only = PointsPrompt(annotations={"img": {"points": [[20, 24], [44, 24]]}}, margin=0.25)
+    with_negative = PointsPrompt(annotations={"img": {"points": [[20, 24], [44, 24]], "negative_points": [[32, 10]]}},
+                                 margin=0.25)
+    before = positive_only.prepare(image, "img")
+    after = with_negative.prepare(image, "img")
+    # Oracle: a pixel goes exactly when it is nearer (x, y) = (32, 10) than both positive clicks.
+    rows, cols = np.mgrid[:H, :W]
+    nearer_negative = (cols - 32) ** 2 + (rows - 10) ** 2 < np.minimum((cols - 20) ** 2 + (rows - 24) ** 2,
+                                                                       (cols - 44) ** 2 + (rows - 24) ** 2)
+    assert np.array_equal(after.mask, before.mask & ~nearer_negative)
+    assert before.mask[12, 32] and not after.mask[12, 32] and after.mask[24, 32]
+    assert np.array_equal(after.points, [[20, 24], [44, 24]])  # the refiner's bumps: positive clicks only
+    with pytest.raises(ValueError, match="at least one positive click"):
+        PointsPrompt(annotations={"img": {"points": [], "negative_points": [[3, 3]]}}).prepare(image, "img")

@@ -22,8 +22,13 @@ GAP = 4
 def steps_panel(canvas_image: np.ndarray, step: Any) -> np.ndarray:
     """A ``(TILE_HEIGHT, W, 3)`` float32 panel: ``canvas_image`` (size, size, 3), then the step's
     ``painted`` (S, size, size, 3) samples, ``difference`` (size, size) and ``mask`` (size, size) bool."""
-    tiles = [canvas_image, *step.painted, step.difference, step.mask]
-    return _hstack([_resize(_to_rgb(np.asarray(tile)), TILE_HEIGHT) for tile in tiles])
+    return _hstack([_resize(tile, TILE_HEIGHT) for tile in [_to_rgb(np.asarray(canvas_image)), *step_tiles(step)]])
+
+
+def step_tiles(step: Any) -> list[np.ndarray]:
+    """The step's pictures as (size, size, 3) float32 RGB: each painted sample, the difference through
+    the colour map, the mask (white = foreground)."""
+    return [_to_rgb(np.asarray(tile)) for tile in [*step.painted, step.difference, step.mask]]
 
 
 def _to_rgb(tile: np.ndarray) -> np.ndarray:

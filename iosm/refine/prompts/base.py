@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import torch
 from iosm.data.io import find_by_stem, read_mask
 from iosm.refine.canvas import Letterbox
 
+_REQUIRED = object()  # Annotations.get: no default, a missing key is an error
 
 @dataclass
 class PromptInput:
@@ -99,10 +101,14 @@ class MaskFolder:
 
 
 class Annotations:
-    """A JSON file ``{name: {"box": [x0, y0, x1, y1]}, ...}`` (or ``"points": [[x, y], ...]``,
-    ``"scribble": [[[x, y], ...], ...]`` polylines), in the image's pixel coordinates."""
+    """A JSON file ``{name: {"box": [x0, y0, x1, y1]}, ...}`` (or ``"points": [[x, y], ...]`` with
+    optional ``"negative_points"``, ``"scribble": [[[x, y], ...], ...]`` polylines), in the image's pixel
+    coordinates; or the same mapping given in memory (the app's box, clicks or stroke: nothing to read)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path | Mapping) -> None:
+        if isinstance(path, Mapping):
+            self.path, self.entries = "(given in memory)", dict(path)
+            return
         self.path = Path(path)
         if not self.path.is_file():
             raise FileNotFoundError(f"prompt.annotations={self.path}: no such JSON file")
@@ -111,14 +117,16 @@ class Annotations:
         except json.JSONDecodeError as error:
             raise ValueError(f"prompt.annotations={self.path}: not valid JSON ({error})") from None
 
-    def get(self, name: str, key: str):
+    def get(self, name: str, key: str, default=_REQUIRED):
         if name not in self.entries or key not in self.entries[name]:
+            if default is not _REQUIRED:
+                return default
             raise ValueError(f"prompt.annotations={self.path}: no {key!r} for image {name}")
         return self.entries[name][key]
 
 
-def mask_source(directory: str | None, annotations: str | None) -> MaskFolder | Annotations:
-    """Exactly one of a mask folder (prompts derived from masks) or a JSON of annotations."""
+def mask_source(directory: str | None, annotations: str | Mapping | None) -> MaskFolder | Annotations:
+    """Exactly one of a mask folder (prompts derived from masks) or annotations (a JSON file or a mapping)."""
     if (directory is None) == (annotations is None):
         raise ValueError("prompt: set exactly one of prompt.dir (masks to derive the prompt from) or prompt.annotations (a JSON file)")
     return MaskFolder(directory) if directory is not None else Annotations(annotations)

@@ -3,14 +3,16 @@ turned into the region the refiner starts from.
 
 PaintSeg's sparse prompts: a box is filled as is; points and a scribble are spread to their convex
 hull grown by ``margin`` (a fraction of the image's long side), since the loop shrinks a mask far more
-easily than it grows one (an odd stage adds at most a few pixels). Deriving from a mask
-(``prompt.dir``) reproduces the paper's protocol of simulated user input.
+easily than it grows one (an odd stage adds at most a few pixels). Annotated point prompts may
+also give ``negative_points`` (background clicks): the pixels nearer to one of them than to every
+positive click leave the initial mask. Deriving from a mask (``prompt.dir``) reproduces the paper's
+protocol of simulated user input.
 
 Each prompt's :class:`PromptInput` carries what the original (PaintSeg's ``predict_mask``) does
 differently for it inside the loop: a box clusters into 3 in the first iteration
 (:class:`BoxInput`); points cluster into 3 in the first three, add (inpaint) or subtract (outpaint)
-Gaussian bumps centred on the clicks to every crop's difference, weighted ``0.2 - 0.04 i`` (clamped at
-0 unless faithful: the original's weight turns negative after five iterations), and with
+Gaussian bumps centred on the (positive) clicks to every crop's difference, weighted ``0.2 - 0.04 i``
+(clamped at 0 unless faithful: the original's weight turns negative after five iterations), and with
 ``refiner.faithful=true`` start from the whole canvas, outpaint the whole background and grow within a
 25-px element (:class:`PointsInput`); a faithful scribble starts from its stroke dilated by a 5x5
 cross (:class:`ScribbleInput`). Otherwise points and scribbles start from their grown hull.
@@ -120,6 +122,23 @@ def _hull_mask(points_xy: np.ndarray, shape: tuple[int, int], margin: float) -> 
     return morph_disc(canvas.astype(bool), max(1, int(round(margin * max(shape)))))
 
 
+def _nearer_to(negatives_xy: np.ndarray, positives_xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: pixels closer to some negative click than to every positive one (a negative click
+    claims its side of the Voronoi split, however the grown hull spread)."""
+    if not len(negatives_xy):
+        return np.zeros(shape, bool)
+    rows = np.arange(shape[0], dtype=np.float32)[:, None]
+    cols = np.arange(shape[1], dtype=np.float32)[None, :]
+
+    def nearest(points_xy: np.ndarray) -> np.ndarray:  # (H, W) squared distance to the nearest point
+        distance = np.full(shape, np.inf, np.float32)
+        for x, y in points_xy:
+            np.minimum(distance, (cols - x) ** 2 + (rows - y) ** 2, out=distance)
+        return distance
+
+    return nearest(negatives_xy) < nearest(positives_xy)
+
+
 class _SparsePrompt(Prompt):
     def __init__(self, *, dir: str | None = None, annotations: str | None = None, margin: float = 0.03, seed: int = 0) -> None:  # noqa: A002
         self.source = mask_source(dir, annotations)
@@ -172,12 +191,22 @@ class PointsPrompt(_SparsePrompt):
         chosen = np.random.default_rng(self.seed).choice(rows.size, min(self.count, rows.size), replace=False)
         return np.stack([cols[chosen], rows[chosen]], axis=1).astype(np.float64)
 
+    def negative_points(self, name: str) -> np.ndarray:
+        """(N, 2) x/y background clicks (annotated ``negative_points``; none when derived from a mask)."""
+        if isinstance(self.source, MaskFolder):
+            return np.zeros((0, 2))
+        return np.asarray(self.source.get(name, "negative_points", []), dtype=np.float64).reshape(-1, 2)
+
     def initial_mask(self, image: np.ndarray, name: str) -> np.ndarray:
         return self.prepare(image, name).mask
 
     def prepare(self, image: np.ndarray, name: str) -> PromptInput:
-        points = self.points(name, image.shape[:2])
-        return PointsInput(_hull_mask(points, image.shape[:2], self.margin), points=points)
+        shape = image.shape[:2]
+        points = self.points(name, shape)
+        if not len(points):
+            raise ValueError(f"{name}: a point prompt needs at least one positive click")
+        mask = _hull_mask(points, shape, self.margin) & ~_nearer_to(self.negative_points(name), points, shape)
+        return PointsInput(non_empty(mask, name, "region of the clicks"), points=points)
 
 
 class ScribblePrompt(_SparsePrompt):
