@@ -86,7 +86,7 @@ def test_mistyped_key_is_refused(compose_cfg):
 def data_roots(synthetic_root, tmp_path, write_sample):
     """Data overrides that make each shipped data config instantiable on a fixture in its layout.
 
-    ``realdata`` reads the synthetic set, which has its layout (AIM-500 plus init/): this checks the
+    ``realdata`` (and ``composites``, which cuts foregrounds from it) reads the synthetic set, which has its layout (AIM-500 plus init/): this checks the
     config, not the photographs, so a clone without them still runs it (the photographs have their own
     tests, through the ``realdata_root`` fixture)."""
     ppm = tmp_path / "ppm"
@@ -98,6 +98,8 @@ def data_roots(synthetic_root, tmp_path, write_sample):
         "synthetic": [],
         "synthetic_tiny": [],
         "realdata": [f"paths.realdata_dir={synthetic_root}"],
+        "composites": [f"paths.realdata_dir={synthetic_root}", "data.layout.names=[syn_0000,syn_0001]", "data.layout.n=4",
+                       "data.layout.size=48", f"paths.cache_dir={tmp_path / 'cache'}"],
         "aim500": [f"data.root={synthetic_root}"],
         "ppm100": [f"data.root={ppm}"],
         "folder": [f"data.root={synthetic_root}", "data.layout.image_dir=original", "data.layout.alpha_dir=mask"],
