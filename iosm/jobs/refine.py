@@ -99,7 +99,6 @@ def run(cfg: DictConfig) -> float | None:
     return results["iou_after"]
 
 
-
 def load_matte(matte_cfg: DictConfig, device: torch.device) -> Any:
     """The MTM predictor for ``matte.ckpt_path`` on ``device``, or None when the matte stage is off."""
     if matte_cfg.ckpt_path is None:
