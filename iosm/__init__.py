@@ -6,7 +6,7 @@ register_resolvers()
 
 __version__ = "0.1.0"
 # The notebook API (iosm/api.py), loaded on first use so that `import iosm` stays cheap.
-__all__ = ["refine_mask"]
+__all__ = ["matte", "refine_mask"]
 
 
 def __getattr__(name: str):

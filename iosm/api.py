@@ -3,6 +3,7 @@
     import iosm
     refined = iosm.refine_mask("photo.jpg", "rough.png")                     # (H, W) bool
     refined = iosm.refine_mask(rgb_uint8, rough_bool, overrides=["refiner.iters=4"])
+    alpha = iosm.matte("photo.jpg", refined)                                 # (H, W) float32 in [0, 1]
 
 Every function composes ``conf/<job>.yaml`` with the given Hydra override strings, exactly as
 ``python refine.py OVERRIDES`` would (:func:`compose_job`), and builds its parts from that config, so
@@ -27,6 +28,8 @@ from omegaconf import DictConfig
 
 from iosm.config import CONF_DIR, register_resolvers
 from iosm.data.io import read_image, read_mask
+from iosm.matting import build_matte
+from iosm.refine.devices import resolve_device
 from iosm.refine.module import RefinedImage, RefineModule
 from iosm.refine.prompts.file import FilePrompt
 
@@ -102,7 +105,7 @@ def load_mask_input(mask: ImageInput, shape: tuple[int, int]) -> np.ndarray:
 
 
 def refine_one(cfg: DictConfig, image: ImageInput, mask: ImageInput, *, matte: Any = None) -> RefinedImage:
-    """Run ``cfg``'s refiner (and ``matte``, an optional ``predict(image, mask) -> alpha``) on one image
+    """Run ``cfg``'s refiner (and ``matte``, an optional :class:`iosm.matting.base.Matte`) on one image
     through the refine job's own per-image step; returns its
     :class:`~iosm.refine.module.RefinedImage` (``mask`` (H, W) bool, ``alpha`` with ``matte``,
     ``entry`` with the costs).
@@ -138,3 +141,31 @@ def refine_mask(image: ImageInput, mask: ImageInput, overrides: Sequence[str] = 
     if any(override.lstrip("~+").startswith("prompt") for override in overrides):
         raise ValueError("overrides: refine_mask takes the mask itself as the prompt; prompt=... has no effect here")
     return refine_one(compose_job("refine", overrides), image, mask).mask
+
+
+def matte(image: ImageInput, mask: ImageInput, overrides: Sequence[str] = ()) -> np.ndarray:
+    """The alpha matte of the object in ``mask``, made by refine.py's matte stage (``conf/matte``:
+    ``matte=classical`` by default, ``matte=mtm matte.ckpt_path=CKPT`` for a trained network).
+
+    The mask is used as given (refine it first with :func:`refine_mask`); without the refiner's
+    evidence the classical matte's unknown band is its fixed-width one.
+
+    Args:
+        image: a path, or an (H, W, 3) uint8 RGB array (float in [0, 1] also works).
+        mask: a path, or an (H, W) array (bool, uint8 0/255 or float in [0, 1]), the image's size.
+        overrides: Hydra override strings for ``conf/refine.yaml``, e.g. ``["matte.solver=knn"]``.
+
+    Returns:
+        The alpha, (H, W) float32 in [0, 1]. An empty or full mask gives an all-0 / all-1 alpha and a
+        warning, as in the job's manifest.
+    """
+    cfg = compose_job("refine", overrides)
+    matte_stage = build_matte(cfg.matte, resolve_device(None))
+    if matte_stage is None:
+        raise ValueError("overrides: matte=none makes no alpha; use matte=classical (the default) or "
+                         "matte=mtm matte.ckpt_path=CKPT")
+    image_array = load_image_input(image)
+    result = matte_stage.matte(image_array, load_mask_input(mask, image_array.shape[:2]))
+    for message in result.warnings:
+        warnings.warn(message, stacklevel=2)
+    return result.alpha

@@ -72,3 +72,34 @@ def test_overrides_must_be_a_list_and_keys_must_exist():
         compose_job("refine", "refiner.iters=4")
     with pytest.raises(ConfigCompositionException, match="iterz"):
         compose_job("refine", ["refiner.iterz=4"])
+
+
+def test_matte_gives_evaluate_pys_matte_stage_alphas(synthetic_root, tmp_path, compose_cfg):
+    """iosm.matte and `evaluate.py matte=classical` (the matte stage over a dataset's masks, no
+    refiner evidence in either) give the same alphas, up to the job's 8-bit PNGs."""
+    from iosm.data.io import read_alpha
+    from iosm.jobs.evaluate import run as evaluate
+
+    output_dir = tmp_path / "eval"
+    evaluate(compose_cfg("evaluate", ["matte=classical", "data=aim500", f"data.root={synthetic_root}",
+                                      "data.mask_source=folder", f"data.mask_dir={synthetic_root}/init",
+                                      "data.num_workers=0", f"output_dir={output_dir}"]))
+    for name, image_path in sorted(find_by_stem(synthetic_root / "original").items())[:2]:
+        alpha = iosm.matte(image_path, synthetic_root / "init" / f"{name}.png")
+        assert alpha.dtype == np.float32 and alpha.shape == read_mask(synthetic_root / "init" / f"{name}.png").shape
+        assert 0.0 <= alpha.min() and alpha.max() <= 1.0 and ((alpha > 0.02) & (alpha < 0.98)).any()  # a soft edge
+        np.testing.assert_allclose(alpha, read_alpha(output_dir / "alphas" / f"{name}.png"), atol=1 / 255 + 1e-6)
+
+
+def test_matte_overrides_choose_the_solver_and_none_is_refused(synthetic_root):
+    image, mask = synthetic_root / "original" / "syn_0000.jpg", synthetic_root / "init" / "syn_0000.png"
+    assert not np.array_equal(iosm.matte(image, mask), iosm.matte(image, mask, overrides=["matte.solver=knn"]))
+    with pytest.raises(ValueError, match="matte=none makes no alpha"):
+        iosm.matte(image, mask, overrides=["matte=none"])
+
+
+def test_matte_of_an_empty_mask_is_zero_with_a_warning():
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    with pytest.warns(UserWarning, match="empty"):
+        alpha = iosm.matte(image, np.zeros((32, 32), bool))
+    assert alpha.dtype == np.float32 and not alpha.any()
