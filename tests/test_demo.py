@@ -14,7 +14,8 @@ METHODS = (
     "closed-form, trimap around rough mask",
     "GrabCut + closed-form",
     "MTM on rough mask (no refinement)",
-    "IOSM: refined mask + MTM",
+    "refined mask + MTM (matte=mtm)",
+    "IOSM: refined mask + classical matte (default)",
 )
 HELD_OUT = 12  # experiments/demo.yaml: 120 images, a seeded 80/10/10 split
 
