@@ -128,7 +128,8 @@ class Refiner:
     inpainter: paints the foreground away (even stages); outpainter: paints the band outside the
     object (odd stages), default the inpainter. separator: turns difference maps into keep-labels
     (default: the feature backend's own, else the original's 2-means). crf: optional
-    :mod:`iosm.refine.crf` smoother blended with weight ``crf_weight`` into each crop's difference.
+    :mod:`iosm.refine.crf` smoother blended with weight ``crf_weight`` into each crop's difference;
+    not used when an ``energy`` step decides the mask (its smoothness term replaces it).
     polish: optional last step on the mask at the image's size when the image is larger than the
     canvas (:class:`iosm.refine.polish.GrabCutPolish`; off when ``faithful``). energy: optional last step
     that decides the mask at the image's resolution from the rough mask and the loop's painting evidence
@@ -178,10 +179,10 @@ class Refiner:
         self.outpainter = outpainter or inpainter
         self.features = features
         self.separator = separator or features.separator or KMeansSeparator()
-        self.crf = crf
-        self.crf_weight = crf_weight
         self.polish = None if faithful else polish
         self.energy = None if faithful else energy
+        self.crf = crf if self.energy is None else None  # an energy step has its own smoothness term
+        self.crf_weight = crf_weight
         self.iters = iters
         self.size = size
         self.crop_factors = tuple(crop_factors)
