@@ -133,10 +133,10 @@ class Refiner:
     polish: optional last step on the mask at the image's size when the image is larger than the
     canvas (:class:`iosm.refine.polish.GrabCutPolish`; off when ``faithful``). energy: optional last step
     that decides the mask at the image's resolution from the rough mask and the loop's painting evidence
-    (:class:`iosm.refine.energy.EnergyCut`, ``(image, rough, loop mask, score) -> (mask, decision, fallback reason)``; off when
-    ``faithful``). samples: painted samples per
-    stage in the improved schedule (crop k uses sample k mod samples); ignored when ``faithful`` (one
-    per crop). device: of the masks and differences; None = CUDA when available.
+    (:class:`iosm.refine.energy.EnergyCut`: ``(image, rough, loop mask, score) -> (mask, decision,
+    fallback reason)``; off when ``faithful``). samples: painted samples per stage in the improved
+    schedule (crop k uses sample k mod samples); ignored when ``faithful`` (one per crop). device: of
+    the masks and differences; None = CUDA when available.
     """
 
     def __init__(
@@ -241,7 +241,8 @@ class Refiner:
                 box = _bounding_box(foreground > 0)
             prompt = _StagePrompt(self._clusters(prompt_kind, points is not None, iteration), canvas_points, self._bump_weight(iteration))
             updated, record, difference = self._stage(canvas, foreground, box, valid, area, stage, generator, seed * 1009 + iteration, prompt)
-            evidence.add(stage, *difference)
+            if self.energy is not None:
+                evidence.add(stage, *difference)
             iterations += 1
             if not updated.any():
                 if self.faithful:  # the original crashes on the next bounding box
