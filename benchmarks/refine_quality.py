@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     keys = ["iou", "boundary_f", *[f"iou@{k + 1}" for k in range(iterations)], "paint_passes", "feature_passes",
             "fallback", "loop_kept", "seconds", "cpu_seconds", *stage_keys]
     half = f", the {args.half.upper()} half of iosm/data/realdata_split.py" if args.half else ""
-    notes = [f"Data: `{args.data}` ({len(samples)} images{half}), canvas `refiner.size={args.size or "(config)"}`, overrides "
+    notes = [f"Data: `{args.data}` ({len(samples)} images{half}), canvas `refiner.size={args.size or '(config)'}`, overrides "
              f"`{args.overrides}`. `s_*`: wall seconds per refiner part; `fallback`: share of images that kept the rough mask, `loop_kept`: that kept the painting loop's own mask (colour models unreliable)."]
     if "grabcut" in rows and "rough" in rows:
         targets = targets_table(outcomes, [r for r in rows if r != "grabcut"], "rough", "grabcut")

@@ -129,7 +129,7 @@ def test_required_root_is_reported_by_hydra(compose_cfg, choice):
 
 
 # The refine parts a notebook may build in Python, by their node in the composed refine config.
-PYTHON_DEFAULT_NODES = ["refiner", "refiner.polish", "refiner.crf", "features", "features.separator",
+PYTHON_DEFAULT_NODES = ["refiner", "refiner.energy", "refiner.crf", "features", "features.separator",
                         "inpainter"]
 
 

@@ -105,7 +105,7 @@ def test_refine_evidence_marks_changed_pixels_and_ambiguous_differences(syntheti
 
     image = read_image(synthetic_root / "original" / "syn_0000.jpg")
     rough = read_mask(synthetic_root / "init" / "syn_0000.png")
-    refiner = Refiner(inpainter=OpenCVInpainter(), features=ColorFeatures(), size=64, iters=2)
+    refiner = Refiner(inpainter=OpenCVInpainter(), features=ColorFeatures(), size=64, iters=2, crf=None, polish=None, energy=None)
     result = refiner.refine(image, rough, seed=0, record_steps=True)
     evidence = refine_evidence(result, rough)
     assert evidence.shape == rough.shape and evidence.dtype == np.float32

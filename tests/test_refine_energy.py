@@ -129,11 +129,12 @@ def _refiner(*overrides):
     return instantiate(cfg.refiner)
 
 
-def test_default_refiner_times_its_parts_and_faithful_skips_the_energy(scene):
+def test_default_refiner_times_its_parts_and_faithful_keeps_the_original_steps(scene):
     image, truth, _, rough = scene
     result = _refiner().refine(image, rough, seed=0)
     assert {"painting", "features", "separation"} <= set(result.stage_seconds)
     assert ("energy" in result.stage_seconds) == (_refiner().energy is not None)
+    assert _refiner().crf is None  # the energy's smoothness term replaces the CRF
     faithful = _refiner("refiner.faithful=true")
-    assert faithful.energy is None and faithful.polish is None
+    assert faithful.energy is None and faithful.polish is None and faithful.crf is not None
     assert "energy" not in faithful.refine(image, rough, seed=0).stage_seconds

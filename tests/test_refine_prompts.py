@@ -110,7 +110,7 @@ def test_each_sparse_prompt_hands_the_refiner_its_own_policy(scene):
         asked.append(clusters)
         return KMeansSeparator()(*args, clusters=clusters)
 
-    refiner = Refiner(inpainter=OpenCVInpainter(methods=["telea"]), features=ColorFeatures(), size=64, crf=None, polish=None,
+    refiner = Refiner(inpainter=OpenCVInpainter(methods=["telea"]), features=ColorFeatures(), size=64, crf=None, polish=None, energy=None,
                       iters=2, early_stop=None, separator=separator)
     refiner.refine(image, FourMeansInput(truth), seed=0)
     assert asked == [4, 4]

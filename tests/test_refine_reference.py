@@ -241,7 +241,7 @@ def test_faithful_refiner_matches_the_reference_loop_exactly(scene, prompt_kind)
     prompt, start, points, box_init = _prompt(prompt_kind, truth, rough)
     crf = DenseCRF(iterations=10, gaussian_sxy=3, gaussian_compat=7, bilateral_sxy=50, bilateral_srgb=5, bilateral_compat=10)
     refiner = Refiner(inpainter=StandInPainter(), features=StandInFeatures(), crf=crf, iters=ITERS, size=SIZE,
-                      crop_factors=FACTORS, faithful=True, polish=None)
+                      crop_factors=FACTORS, faithful=True, polish=None, energy=None)
     refined = refiner.refine(image, prompt, seed=SEED).mask
     expected = reference_predict_mask(image, start, painter=StandInPainter(), features=StandInFeatures(), kmeans=injected_kmeans,
                                       offsets=drawn_offsets(SEED), points=points, box_init=box_init)

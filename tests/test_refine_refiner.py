@@ -66,7 +66,7 @@ def test_refinement_is_seeded(scene, default_refiner):
 
 def _cheap(**kwargs):
     """One OpenCV fill, no CRF, no polish: each test passes what it checks."""
-    settings = {"size": SIZE, "crf": None, "polish": None, **kwargs}
+    settings = {"size": SIZE, "crf": None, "polish": None, "energy": None, **kwargs}
     return Refiner(inpainter=OpenCVInpainter(methods=["telea"]), features=ColorFeatures(), **settings)
 
 
@@ -100,9 +100,9 @@ def test_bad_inputs_fail_with_a_clear_message(scene, mask_kind, message):
 
 def test_bad_settings_are_rejected():
     with pytest.raises(ValueError, match="refiner.size"):
-        _cheap(iters=2).__class__(inpainter=OpenCVInpainter(), features=ColorFeatures(), size=100, crf=None, polish=None)
+        _cheap(iters=2).__class__(inpainter=OpenCVInpainter(), features=ColorFeatures(), size=100, crf=None, polish=None, energy=None)
     with pytest.raises(ValueError, match="refiner.iters"):
-        Refiner(inpainter=OpenCVInpainter(), features=ColorFeatures(), iters=0, crf=None, polish=None)
+        Refiner(inpainter=OpenCVInpainter(), features=ColorFeatures(), iters=0, crf=None, polish=None, energy=None)
 
 
 @pytest.mark.parametrize("stages", [["inpaint"], ["outpaint"]])
@@ -185,7 +185,7 @@ def test_point_prompts_start_from_the_whole_canvas_only_when_faithful(scene, fai
     hull = np.zeros((SIZE, SIZE), bool)
     hull[24:36, 20:32] = True
     painter = _RecordingPainter()
-    refiner = Refiner(inpainter=painter, features=ColorFeatures(), size=SIZE, crf=None, polish=None, iters=1,
+    refiner = Refiner(inpainter=painter, features=ColorFeatures(), size=SIZE, crf=None, polish=None, energy=None, iters=1,
                       faithful=faithful, separator=_RecordingKMeans())
     refiner.refine(image, PointsInput(hull, points=np.array([[26.0, 30.0]])), seed=0)
     first_region = painter.regions[0]
@@ -208,7 +208,7 @@ def test_the_module_hands_a_point_prompts_clicks_to_the_refiner(scene, tmp_path)
     annotations = tmp_path / "clicks.json"
     annotations.write_text(json.dumps({"disc": {"points": [[26, 30], [20, 26]]}}))
     refiner = SpyRefiner(inpainter=OpenCVInpainter(methods=["telea"]), features=ColorFeatures(), size=SIZE, crf=None,
-                         polish=None, iters=2)
+                         polish=None, energy=None, iters=2)
     module = RefineModule(refiner=refiner, prompt=PointsPrompt(annotations=str(annotations)))
     outcome = module.predict_step({"name": "disc", "image": image, "error": None, "alpha": truth})
     assert outcome.ok, outcome.entry
@@ -254,7 +254,7 @@ def test_scribble_prompts_start_from_the_dilated_stroke_only_when_faithful(scene
     hull[22:38, 12:40] = True
     painter = _RecordingPainter()
     refiner = Refiner(inpainter=painter, features=ColorFeatures(), separator=GraphCutSeparator(), size=SIZE, crf=None,
-                      polish=None, iters=1, faithful=faithful)
+                      polish=None, energy=None, iters=1, faithful=faithful)
     try:
         refiner.refine(image, ScribbleInput(hull, stroke=stroke), seed=0)
     except ValueError as error:  # the faithful loop may empty a 5 px stroke (weight-free backends); the start is painted first

@@ -97,12 +97,12 @@ class EnergyCut:
     fraction of the image's long side; gamma: GrabCut's smoothness weight; iterations: colour-model
     fits, each followed by a cut; prior: nats towards the loop's label where it changed the rough mask
     beyond the band; min_colour_accuracy, min_agreement: the decision rule of the module docstring
-    (0 and 0: always the colour cut); seed: the k-means start of the colour models.
+    (0 and 0: always the colour cut); the defaults are conf/refiner/iosm.yaml's; seed: the k-means start of the colour models.
     """
 
     def __init__(self, *, weight: float = 1.0, deadzone: float = 1.0, clip: float = 3.0, band: float = 0.05,
-                 gamma: float = 50.0, iterations: int = 2, prior: float = 3.0, min_colour_accuracy: float = 0.0,
-                 min_agreement: float = 0.0, seed: int = 0) -> None:
+                 gamma: float = 50.0, iterations: int = 2, prior: float = 3.0, min_colour_accuracy: float = 0.75,
+                 min_agreement: float = 0.85, seed: int = 0) -> None:
         if weight < 0 or clip <= 0 or deadzone < 0 or prior < 0:
             raise ValueError(f"energy: expected weight, deadzone, prior >= 0 and clip > 0, got weight={weight}, "
                              f"deadzone={deadzone}, prior={prior}, clip={clip}")

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from iosm.refine import faithful as original
+import iosm.refine.faithful as original
 from iosm.refine.canvas import Letterbox
 from iosm.refine.devices import resolve_device
 from iosm.refine.evidence import PaintingEvidence, StageClock
@@ -101,19 +101,20 @@ class Refiner:
     """The inpaint-outpaint loop; see the module docstring. Keyword-only; Hydra builds it from
     ``conf/refiner/*.yaml`` with the chosen ``inpainter``/``features`` objects passed in, and so does
     :func:`iosm.refine_mask` for notebooks. The keyword defaults are that config's values (a test
-    checks they agree); ``crf`` and ``polish`` have none: pass the config's choice or None (off).
+    checks they agree); ``crf``, ``polish`` and ``energy`` have none: pass the config's choice or None (off).
 
     inpainter: paints the foreground away (even stages); outpainter: paints the band outside the
     object (odd stages), default the inpainter. separator: turns difference maps into keep-labels
     (default: the feature backend's own, else the original's 2-means). crf: optional
-    :mod:`iosm.refine.crf` smoother blended with weight ``crf_weight`` into each crop's difference.
+    :mod:`iosm.refine.crf` smoother blended with weight ``crf_weight`` into each crop's difference;
+    not used when an ``energy`` step decides the mask (its smoothness term replaces it).
     polish: optional last step on the mask at the image's size when the image is larger than the
     canvas (:class:`iosm.refine.polish.GrabCutPolish`; off when ``faithful``). energy: optional last step
     that decides the mask at the image's resolution from the rough mask and the loop's painting evidence
-    (:class:`iosm.refine.energy.EnergyCut`, ``(image, rough, loop mask, score) -> (mask, decision, fallback reason)``; off when
-    ``faithful``). samples: painted samples per
-    stage in the improved schedule (crop k uses sample k mod samples); ignored when ``faithful`` (one
-    per crop). device: of the masks and differences; None = CUDA when available.
+    (:class:`iosm.refine.energy.EnergyCut`: ``(image, rough, loop mask, score) -> (mask, decision,
+    fallback reason)``; off when ``faithful``). samples: painted samples per stage in the improved
+    schedule (crop k uses sample k mod samples); ignored when ``faithful`` (one per crop). device: of
+    the masks and differences; None = CUDA when available.
     """
 
     def __init__(
@@ -126,9 +127,9 @@ class Refiner:
         crf,
         crf_weight: float = 0.2,
         polish,
-        energy=None,
+        energy,
         iters: int = 2,
-        size: int = 512,
+        size: int = 256,
         crop_factors: list[float] | tuple[float, ...] = (1.1,) * 5,
         crop_jitter: int = 4,
         valid_box_scale: float = 1.25,
@@ -156,10 +157,10 @@ class Refiner:
         self.outpainter = outpainter or inpainter
         self.features = features
         self.separator = separator or (KMeansSeparator(original=True) if faithful else features.separator) or KMeansSeparator()
-        self.crf = crf
-        self.crf_weight = crf_weight
         self.polish = None if faithful else polish
         self.energy = None if faithful else energy
+        self.crf = crf if self.energy is None else None  # an energy step has its own smoothness term
+        self.crf_weight = crf_weight
         self.iters = iters
         self.size = size
         self.crop_factors = tuple(crop_factors)
@@ -209,7 +210,8 @@ class Refiner:
                 box, box_from_mask = carried_box, False
             updated, record, difference = self._stage(canvas, foreground, boxes, valid, area, stage, seed * 1009 + iteration, prompt,
                                                       iteration, letterbox)
-            evidence.add(stage, *difference)
+            if self.energy is not None:
+                evidence.add(stage, *difference)
             iterations += 1
             if not updated.any():
                 if self.faithful:  # the original crashes on the next bounding box
