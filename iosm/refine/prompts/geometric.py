@@ -3,9 +3,7 @@ turned into the region the refiner starts from.
 
 PaintSeg's sparse prompts: a box is filled as is; points and a scribble are spread to their convex
 hull grown by ``margin`` (a fraction of the image's long side), since the loop shrinks a mask far more
-easily than it grows one (an odd stage adds at most a few pixels). Annotated point prompts may
-also give ``negative_points`` (background clicks): the pixels nearer to one of them than to every
-positive click leave the initial mask. Deriving from a mask (``prompt.dir``) reproduces the paper's
+easily than it grows one (an odd stage adds at most a few pixels). Deriving from a mask (``prompt.dir``) reproduces the paper's
 protocol of simulated user input.
 
 Each prompt's :class:`PromptInput` carries what the original (PaintSeg's ``predict_mask``) does
@@ -140,7 +138,7 @@ def _nearer_to(negatives_xy: np.ndarray, positives_xy: np.ndarray, shape: tuple[
 
 
 class _SparsePrompt(Prompt):
-    def __init__(self, *, dir: str | None = None, annotations: str | None = None, margin: float = 0.03, seed: int = 0) -> None:  # noqa: A002
+    def __init__(self, *, dir: str | None = None, annotations: str | dict | None = None, margin: float = 0.03, seed: int = 0) -> None:  # noqa: A002
         self.source = mask_source(dir, annotations)
         self.margin = margin
         self.seed = seed
@@ -170,7 +168,9 @@ class BoxPrompt(_SparsePrompt):
 
 
 class PointsPrompt(_SparsePrompt):
-    """``count`` points inside the source mask (seeded, away from its edge), or annotated ``points``."""
+    """``count`` points inside the source mask (seeded, away from its edge), or annotated ``points``
+    (optionally with ``negative_points``, background clicks: the pixels nearer to one of them than to
+    every positive click leave the initial mask; the refiner gets the positive points only)."""
 
     kind = "points"
 
