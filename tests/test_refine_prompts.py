@@ -148,3 +148,32 @@ def test_negative_clicks_take_their_side_of_the_split_out_of_the_initial_mask(sc
     assert np.array_equal(after.points, [[20, 24], [44, 24]])  # the refiner's bumps: positive clicks only
     with pytest.raises(ValueError, match="at least one positive click"):
         PointsPrompt(annotations={"img": {"points": [], "negative_points": [[3, 3]]}}).prepare(image, "img")
+
+
+def test_the_energy_step_refines_a_segmentation_prompt_gated_and_a_sparse_one_around_the_loops_mask(scene):
+    """A box's edges are background: the energy step must re-decide around the loop's mask, ungated,
+    never fall back to the box; a rough mask (file prompt) is the segmentation to keep when in doubt."""
+    from iosm.refine.energy import EnergyCut
+    from iosm.refine.features.color import ColorFeatures
+    from iosm.refine.inpainters.opencv import OpenCVInpainter
+    from iosm.refine.prompts.base import PromptInput
+    from iosm.refine.prompts.geometric import BoxInput
+    from iosm.refine.refiner import Refiner
+
+    calls = []
+
+    class SpyEnergy(EnergyCut):
+        def __call__(self, image, rough, loop, score, gate=True):
+            calls.append((rough.copy(), loop.copy(), gate))
+            return super().__call__(image, rough, loop, score, gate)
+
+    image, truth, _ = scene
+    refiner = Refiner(inpainter=OpenCVInpainter(methods=["telea"]), features=ColorFeatures(), size=64, crf=None,
+                      polish=None, energy=SpyEnergy(), iters=2)
+    box = np.zeros_like(truth)
+    box[6:42, 8:56] = True
+    refiner.refine(image, PromptInput(box), seed=0)
+    refiner.refine(image, BoxInput(box), seed=0)
+    (dense_reference, _, dense_gate), (sparse_reference, sparse_loop, sparse_gate) = calls
+    assert np.array_equal(dense_reference, box) and dense_gate
+    assert np.array_equal(sparse_reference, sparse_loop) and not sparse_gate

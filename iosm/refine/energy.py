@@ -118,12 +118,13 @@ class EnergyCut:
         self.min_colour_accuracy, self.min_agreement = min_colour_accuracy, min_agreement
 
     def __call__(self, image: np.ndarray, rough: np.ndarray, loop: np.ndarray | None,
-                 score: np.ndarray | None) -> tuple[np.ndarray, str, str | None]:
+                 score: np.ndarray | None, gate: bool = True) -> tuple[np.ndarray, str, str | None]:
         """image (H, W, 3) float [0, 1], rough (H, W) bool, loop (H, W) bool the loop's mask or None,
         score (H, W) float object score (0 = no evidence) or None -> ((H, W) bool mask, which mask it is:
-        "energy" / "loop" / "rough", and why the rough mask was kept or None)."""
+        "energy" / "loop" / "rough", and why the rough mask was kept or None). ``gate=False``: always
+        the cut (a sparse prompt's region is no segmentation to fall back to)."""
         refined, accuracy = self.cut(image, rough, loop, score)
-        if loop is None or accuracy >= self.min_colour_accuracy:
+        if loop is None or not gate or accuracy >= self.min_colour_accuracy:
             return refined, "energy", None
         agreement = (loop & refined).sum() / max((loop | refined).sum(), 1)
         if agreement >= self.min_agreement:

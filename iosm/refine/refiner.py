@@ -236,7 +236,8 @@ class Refiner:
         decision = fallback = None
         if self.energy is not None:
             with self._clock("energy"):
-                mask, decision, fallback = self.energy(image, prompt.mask, mask, evidence.score())
+                reference = prompt.mask if prompt.segmentation else mask
+                mask, decision, fallback = self.energy(image, reference, mask, evidence.score(), gate=prompt.segmentation)
         return RefineResult(
             mask=mask,
             inpaint_calls=painter_passes,

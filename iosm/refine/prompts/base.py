@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -34,6 +35,9 @@ class PromptInput:
 
     mask: np.ndarray
     kind: str = "file"
+    # The mask is a segmentation (a rough one): the full-resolution energy step re-decides around it,
+    # and keeps it where the evidence says refining would make it worse. Sparse prompts say False.
+    segmentation: ClassVar[bool] = True
 
     def start(self, letterbox: Letterbox, device: torch.device | str, faithful: bool) -> torch.Tensor:
         """(size, size) float {0, 1}: the canvas mask the loop starts from (the prompt's mask)."""

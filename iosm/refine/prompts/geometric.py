@@ -34,8 +34,18 @@ from iosm.refine.separators import INPAINT
 POINT_GROWTH_SIZE = 25  # the original's growth element for point prompts (5 otherwise)
 
 
+class SparseInput(PromptInput):
+    """A box, clicks or a stroke only say where the object is: the loop's mask is the first
+    segmentation, so the energy step re-decides around it, ungated, and never falls back to the
+    prompt's region (a box's edges are background). Measured on 12 composites (256 px, seed 5), box
+    prompt IoU 0.542: the gated energy around the box 0.586, the loop alone 0.580, the energy around
+    the loop's mask 0.643 (the previous default 0.641)."""
+
+    segmentation = False
+
+
 @dataclass
-class BoxInput(PromptInput):
+class BoxInput(SparseInput):
     """A filled box: the original clusters the first iteration into 3 (object, box corners, rest)."""
 
     kind: str = "box"
@@ -70,7 +80,7 @@ def point_bumps(difference: torch.Tensor, points: torch.Tensor, box: tuple[int, 
 
 
 @dataclass
-class PointsInput(PromptInput):
+class PointsInput(SparseInput):
     """Clicks: ``points`` (P, 2) x/y image pixels, used inside the loop as the original does."""
 
     kind: str = "points"
@@ -99,7 +109,7 @@ class PointsInput(PromptInput):
 
 
 @dataclass
-class ScribbleInput(PromptInput):
+class ScribbleInput(SparseInput):
     """A stroke: ``stroke`` (H, W) bool; the faithful start is the stroke dilated by a 5x5 cross."""
 
     kind: str = "scribble"
