@@ -1,7 +1,7 @@
 """Alpha-matte quality of the full pipeline (refined mask, then the matte stage) beside the classical one.
 
     python benchmarks/alpha_quality.py --data DIR [--photos tune|report|all] [--mtm-ckpt CKPT] \
-        [--limit N] [--tag TAG] [--out DIR] [refine.py overrides]
+        [--limit N] [--tag TAG] [--out DIR] [--refined-cache DIR] [refine.py overrides]
 
 Rows, all from the same rough mask (DIR/init): the rough mask as alpha; GrabCut then closed-form in
 a band around GrabCut's boundary (the classical pipeline, the floor); the IOSM pipeline, the refined
@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--photos", choices=["tune", "report", "all"], default="all",
                         help="the recorded half of the shared photographs (iosm/data/realdata_split.py) to use")
     parser.add_argument("--mtm-ckpt", type=Path, default=None, help="train.py checkpoint: adds the matte=mtm row")
+    parser.add_argument("--refined-cache", type=Path, default=None,
+                        help="keep each image's refined mask and evidence here (NAME.npz) and reuse them on a rerun "
+                             "with the same data and overrides (the refiner is then not timed)")
     parser.add_argument("overrides", nargs="*", help="refine.py overrides (refiner and matte) for the pipeline rows")
     args = parser.parse_args(argv)
 
@@ -126,10 +129,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     refiner, seed = build_refiner(args.overrides)
     refined, refine_seconds = {}, []
     for sample in samples:
+        cached = None if args.refined_cache is None else args.refined_cache / f"{sample.name}.npz"
+        if cached is not None and cached.is_file():
+            with np.load(cached) as stored:
+                refined[sample.name] = (stored["mask"], stored["evidence"])
+            continue
         started = time.perf_counter()
         result = refiner.refine(sample.image, sample.rough_mask, seed=seed, record_steps=True)
         refined[sample.name] = (result.mask, refine_evidence(result, sample.rough_mask))
         refine_seconds.append(time.perf_counter() - started)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(cached, mask=refined[sample.name][0], evidence=refined[sample.name][1])
     methods = methods_for(refined, has_trimaps, args.mtm_ckpt, args.overrides)
 
     outcomes = []
@@ -145,7 +156,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
              "/1000, MSE as is; `_unknown`: over the dataset trimap's unknown region. Means over the images a method "
              "ran on (`ok`); wall and CPU seconds and peak RSS growth (MiB) per image of the matte alone. "
              f"Refiner (CPU default{', ' + ' '.join(args.overrides) if args.overrides else ''}, steps recorded for the "
-             f"evidence): {np.mean(refine_seconds):.1f} s per image on top of the IOSM rows."]
+             f"evidence): {np.mean(refine_seconds) if refine_seconds else float('nan'):.1f} s per image on top of the IOSM "
+             "rows (nan: the refined masks came from --refined-cache)."]
     lines = []
     for label in (PIPELINE, GUIDED):
         closed = gap_closed(rows, label, WHOLE + (UNKNOWN if has_trimaps else []))

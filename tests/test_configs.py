@@ -94,6 +94,9 @@ def data_roots(synthetic_root, realdata_root, tmp_path, write_sample):
         "synthetic": [],
         "synthetic_tiny": [],
         "realdata": [],
+        # the tiny synthetic set stands in for the photographs whose foregrounds are composited
+        "composites": [f"paths.realdata_dir={synthetic_root}", "data.layout.names=[syn_0001,syn_0002]",
+                       "data.layout.n=4", "data.layout.size=48"],
         "aim500": [f"data.root={synthetic_root}"],
         "ppm100": [f"data.root={ppm}"],
         "folder": [f"data.root={synthetic_root}", "data.layout.image_dir=original", "data.layout.alpha_dir=mask"],

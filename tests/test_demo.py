@@ -7,7 +7,8 @@ METHODS = (
     "closed-form, trimap around rough mask",
     "GrabCut + closed-form",
     "MTM on rough mask (no refinement)",
-    "IOSM: refined mask + MTM",
+    "refined mask + MTM (matte=mtm)",
+    "IOSM: refined mask + classical matte (default)",
 )
 
 
