@@ -131,6 +131,22 @@ def _page(client, scene, kind, *, layer=None, clicks=(), mask=None, truth=None):
                           None if truth is None else handle_file(str(truth)), "#3366cc", api_name="/refine_page")
 
 
+# -- the config ---------------------------------------------------------------------------------------
+
+BACKEND_GROUPS = ("inpainter", "features", "refiner", "matte")
+
+
+@pytest.mark.parametrize("override", [f"{group}={path.stem}" for group in BACKEND_GROUPS
+                                      for path in sorted((Path(__file__).resolve().parent.parent / "conf" / group).glob("*.yaml"))])
+def test_app_config_takes_every_backend_choice(compose_module_cfg, override):
+    """``python -m iosm.app GROUP=CHOICE`` composes and resolves, as refine.py's does."""
+    from omegaconf import OmegaConf
+
+    cfg = compose_module_cfg("app", [override])
+    OmegaConf.to_container(cfg, resolve=True)
+    assert cfg.app.port == 7860 and set(cfg.prompts) == {"box", "points", "scribble", "file", "grabcut"}
+
+
 # -- the /refine API ----------------------------------------------------------------------------------
 
 def test_refine_api_returns_the_refined_mask_alpha_and_cutout(client, server, scene):

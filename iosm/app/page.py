@@ -107,9 +107,7 @@ def build_page(service: RefineService, *, keep_minutes: float) -> gr.Blocks:
             spec = PromptSpec(kind, drawing=drawn_strokes(editor), clicks=clicks or [], mask_path=mask_path)
             result = service.run(photo_path, spec, truth_path, _colour(colour))
         except Exception as error:  # noqa: BLE001  (any failure is this request's: say it, keep serving)
-            if not isinstance(error, (ValueError, OSError)):
-                log.exception("refine request failed")
-            return [f"**Could not refine.** {error}", *nothing]
+            return [f"**Could not refine.** {_message(error)}", *nothing]
         progress(1.0, desc="Done")
         panels = [(str(path), caption) for path, caption in result.panels]
         status = f"Done in {result.entry['seconds']:.1f} s ({result.entry['inpaint_calls']} painting passes)."
@@ -126,9 +124,7 @@ def build_page(service: RefineService, *, keep_minutes: float) -> gr.Blocks:
         try:
             result = service.run(image, spec)
         except Exception as error:  # noqa: BLE001  (the caller gets the message; the server keeps serving)
-            if not isinstance(error, (ValueError, OSError)):
-                log.exception("/refine request failed")
-            raise gr.Error(str(error)) from None
+            raise gr.Error(_message(error)) from None
         return tuple(_path(result.downloads.get(kind)) for kind in ("mask", "alpha", "cutout"))
 
     keep_seconds = int(keep_minutes * 60)
@@ -182,6 +178,15 @@ def build_page(service: RefineService, *, keep_minutes: float) -> gr.Blocks:
         api_trigger.click(refine_api, [api_image, api_mask], api_outputs, api_name="refine",
                           concurrency_limit=1, concurrency_id=SHARED_QUEUE)
     return page
+
+
+def _message(error: Exception) -> str:
+    """The request's failure for the person: bad input (``ValueError``, a file error) as its message;
+    anything else is a bug, logged with its traceback on the server's console too."""
+    if not isinstance(error, (ValueError, OSError)):
+        log.exception("refine request failed")
+        return f"{type(error).__name__}: {error} (a bug, not your input; the server log has the details)"
+    return str(error)
 
 
 def _path(path) -> str | None:

@@ -21,7 +21,6 @@ import torch
 from iosm.data.io import find_by_stem, read_mask
 from iosm.refine.canvas import Letterbox
 
-_REQUIRED = object()  # Annotations.get: no default, a missing key is an error
 
 @dataclass
 class PromptInput:
@@ -102,6 +101,9 @@ class MaskFolder:
             )
             mask = cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
         return mask
+
+
+_REQUIRED = object()  # Annotations.get: no default, a missing key is an error
 
 
 class Annotations:
