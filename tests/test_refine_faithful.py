@@ -39,3 +39,18 @@ def test_the_crf_unary_is_the_mask_through_a_softmax_and_crops_are_uint8_truncat
     crop = torch.full((10, 10, 3), 0.5)
     assert faithful.backbone_input(crop, (20, 30)).shape == (20, 30, 3)
     assert faithful.difference_side(512) == 500 and faithful.difference_side(64) == 62
+
+
+def test_the_faithful_letterbox_is_the_originals_pil_pad_image():
+    """PIL bicubic on uint8 to int(side * scale + 0.5), pasted centred on black (an independent PIL port)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    image = (rng.integers(0, 256, (30, 45, 3)).astype(np.uint8)).astype(np.float32) / 255
+    expected = Image.new("RGB", (64, 64))
+    expected.paste(Image.fromarray((image * 255).round().astype(np.uint8)).resize((64, 43), Image.BICUBIC), (0, 10))
+    assert np.array_equal(faithful.letterbox_image(image, 64).numpy(), np.asarray(expected, np.float32) / 255)
+    mask = np.zeros((30, 45), bool)
+    mask[10:20, 5:40] = True
+    canvas = faithful.letterbox_mask(mask, 64).numpy()
+    assert canvas[10:53].any() and not canvas[:10].any() and not canvas[53:].any()

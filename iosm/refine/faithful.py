@@ -4,6 +4,7 @@ The improved default keeps its own choices (rounded, centred crop boxes, bilinea
 morphology, ``>= 0.5``); these helpers are what PaintSeg's ``predict_mask`` computes instead, each
 named for the step it belongs to:
 
+- input: the original's ``pad_image`` letterbox (PIL bicubic on uint8, centred on black).
 - boxes (step 1): the object box is min/max row and column, *inclusive*; a crop box is
   ``int(c - f d), int(c + f d)`` about that box's centre ``c`` and half-size ``d`` (truncation, not
   rounding; float32 arithmetic while the box comes from the mask, which the original holds in torch
@@ -100,3 +101,25 @@ def nearest(plane: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     if plane.dim() == 2:
         return F.interpolate(plane[None, None].float(), shape)[0, 0]
     return F.interpolate(plane[None].float(), shape)[0]
+
+
+def letterbox_image(image: np.ndarray, size: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The original's ``pad_image``: (H, W, 3) float [0, 1] (read from uint8) -> (size, size, 3) float:
+    PIL bicubic to ``int(side * scale + 0.5)``, pasted on black at ``((size - w) // 2, (size - h) // 2)``."""
+    pixels = Image.fromarray(np.round(np.clip(image, 0, 1) * 255).astype(np.uint8))
+    return torch.from_numpy(np.asarray(_pad(pixels, size, "RGB"), dtype=np.float32) / 255).to(device)
+
+
+def letterbox_mask(mask: np.ndarray, size: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The same for a (H, W) bool mask ('L' mode, then ``>= 0.5``) -> (size, size) float {0, 1}."""
+    pixels = Image.fromarray(mask.astype(np.uint8) * 255)
+    return torch.from_numpy((np.asarray(_pad(pixels, size, "L"), dtype=np.float32) / 255 >= 0.5).astype(np.float32)).to(device)
+
+
+def _pad(pixels: Image.Image, size: int, mode: str) -> Image.Image:
+    width, height = pixels.size
+    scale = min(size / width, size / height)
+    new_width, new_height = int(width * scale + 0.5), int(height * scale + 0.5)
+    canvas = Image.new(mode, (size, size), 0)
+    canvas.paste(pixels.resize((new_width, new_height), Image.BICUBIC), ((size - new_width) // 2, (size - new_height) // 2))
+    return canvas

@@ -187,7 +187,8 @@ class Refiner:
             prompt = PromptInput(np.asarray(prompt, dtype=bool))
         self._check_inputs(image, prompt.mask)
         letterbox = Letterbox.fit(image.shape[0], image.shape[1], self.size)
-        canvas = letterbox.image_to_canvas(image, self.device)
+        # The original letterboxes with PIL bicubic on uint8 (pad_image); the default area-resizes floats.
+        canvas = original.letterbox_image(image, self.size, self.device) if self.faithful else letterbox.image_to_canvas(image, self.device)
         foreground = prompt.start(letterbox, self.device, self.faithful)
         painter_passes = self._painter_passes()
         feature_passes = self.features.forward_passes

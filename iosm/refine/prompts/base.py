@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from iosm.data.io import find_by_stem, read_mask
+from iosm.refine import faithful as original
 from iosm.refine.canvas import Letterbox
 
 
@@ -39,8 +40,9 @@ class PromptInput:
     segmentation: ClassVar[bool] = True
 
     def start(self, letterbox: Letterbox, device: torch.device | str, faithful: bool) -> torch.Tensor:
-        """(size, size) float {0, 1}: the canvas mask the loop starts from (the prompt's mask)."""
-        foreground = letterbox.mask_to_canvas(self.mask, device)
+        """(size, size) float {0, 1}: the canvas mask the loop starts from (the prompt's mask; faithful:
+        letterboxed as the original's ``pad_image`` does)."""
+        foreground = original.letterbox_mask(self.mask, letterbox.size, device) if faithful else letterbox.mask_to_canvas(self.mask, device)
         if not foreground.any():  # a speck that vanished on the canvas
             raise ValueError(f"initial_mask: its {int(self.mask.sum())} pixels vanish on the {letterbox.size}px canvas; raise refiner.size")
         return foreground
