@@ -121,6 +121,6 @@ def composite_records(root: str | os.PathLike, realdata_dir: str | os.PathLike, 
     names = tuple(names)
     if n < 1 or size < 32:
         raise ValueError(f"data.layout: need n >= 1 and size >= 32, got n={n}, size={size}")
-    ensure_generated(root, "composites.json", _stamp(names, n, size, seed),
+    ensure_generated(root, "composites", _stamp(names, n, size, seed),
                      lambda staging: generate_composites(staging, realdata_dir, names, n, size, seed))
     return aim500_records(root)

@@ -58,17 +58,24 @@ class FolderMasks:
         self.mask_dir = mask_dir
         self._paths: dict | None = None
         self._warned: set[str] = set()
+        if not self.deferred:  # a missing folder fails now, when the data module is built
+            self._paths = self._list()
+
+    # List the folder when built (False) or on first use (True: a generated layout writes it later).
+    deferred = False
 
     @property
     def paths(self) -> dict:
-        """Files by stem, listed on first use: a generated layout (data=composites) writes the folder
-        when the records are first asked for, after this object is built."""
+        """Files by stem, listed once."""
         if self._paths is None:
-            try:
-                self._paths = find_by_stem(self.mask_dir)
-            except FileNotFoundError:
-                raise FileNotFoundError(f"data.mask_dir={self.mask_dir}: folder does not exist") from None
+            self._paths = self._list()
         return self._paths
+
+    def _list(self) -> dict:
+        try:
+            return find_by_stem(self.mask_dir)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"data.mask_dir={self.mask_dir}: folder does not exist") from None
 
     def problem(self, record: MattingRecord, full_check: bool) -> str | None:
         """Why the record's mask is unusable (absent, unreadable), or None; decodes it if ``full_check``."""
@@ -96,7 +103,10 @@ class FolderMasks:
 
 class FolderPriors(FolderMasks):
     """Soft maps (H, W) float in [0, 1] read from ``mask_dir`` by stem, not thresholded (resized
-    bilinearly, with a warning, when another size)."""
+    bilinearly, with a warning, when another size). The folder is listed on first use: data=composites
+    writes its prior/ when the records are first asked for, after the data module is built."""
+
+    deferred = True
 
     def __call__(
         self, record: MattingRecord, alpha: np.ndarray | None, size: tuple[int, int], rng: np.random.Generator

@@ -192,26 +192,26 @@ def _stamp(n: int, size: int, seed: int, setting: str = "default") -> dict:
 
 def ensure_synthetic(root: str | os.PathLike, n: int, size: int, seed: int) -> Path:
     """Generate the dataset into ``root`` unless it is already there; return ``root``."""
-    return ensure_generated(root, "synthetic.json", _stamp(n, size, seed), lambda staging: generate(staging, n, size, seed))
+    return ensure_generated(root, "synthetic", _stamp(n, size, seed), lambda staging: generate(staging, n, size, seed))
 
 
-def ensure_generated(root: str | os.PathLike, stamp_name: str, stamp: dict, write) -> Path:
-    """Run ``write(folder)`` into ``root`` unless ``root/stamp_name`` already records ``stamp``; return ``root``.
+def ensure_generated(root: str | os.PathLike, kind: str, stamp: dict, write) -> Path:
+    """Run ``write(folder)`` into ``root`` unless ``root/KIND.json`` already records ``stamp``; return ``root``.
 
-    ``write`` must end by writing ``stamp`` to ``folder/stamp_name``. Generation goes into a temporary
+    ``write`` must end by writing ``stamp`` to ``folder/KIND.json``. Generation goes into a temporary
     sibling folder renamed into place at the end, so a concurrent or interrupted run never sees half a
     dataset; when two processes race, the first rename wins and the other's copy is discarded (both
     are identical anyway: the output is a function of the stamp's settings).
     """
     root = Path(root).expanduser().resolve()
-    stamp_path = root / stamp_name
+    stamp_path = root / f"{kind}.json"
     if stamp_path.is_file():
         if json.loads(stamp_path.read_text()) == stamp:
             return root
-        raise ValueError(f"{root}: holds a generated dataset made with other settings ({stamp_path.read_text()}); "
+        raise ValueError(f"{root}: holds a {kind} dataset made with other settings ({stamp_path.read_text()}); "
                          f"expected {stamp}: delete the folder or choose another root")
     if root.is_dir() and any(root.iterdir()):
-        raise ValueError(f"{root}: exists but holds no generated dataset (no {stamp_name}); "
+        raise ValueError(f"{root}: exists but holds no generated {kind} dataset (no {stamp_path.name}); "
                          "delete it or choose another root")
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.", suffix=".tmp", dir=root.parent))
