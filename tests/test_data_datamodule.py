@@ -149,8 +149,8 @@ def test_folder_masks_resized_with_a_warning_and_missing_ones_skipped(synthetic_
     with caplog.at_level(logging.WARNING):
         sample = dataset[[r.name for r in dataset.records].index("syn_0004")]
     assert sample["mask"].shape == (1, 64, 64) and sample["mask"].min() == 1 and "resized" in caplog.text
-    with pytest.raises(FileNotFoundError, match="mask_dir"):  # listed on first use (prior/ is generated late)
-        _module(synthetic_root, mask_source="folder", mask_dir=tmp_path / "nope").dataset("test")
+    with pytest.raises(FileNotFoundError, match="mask_dir"):
+        _module(synthetic_root, mask_source="folder", mask_dir=tmp_path / "nope")
 
 
 def test_predict_on_photographs_without_ground_truth(synthetic_root, tmp_path):

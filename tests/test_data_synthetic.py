@@ -60,7 +60,7 @@ def test_ensure_reuses_and_refuses_other_settings(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["syn"]  # no staging folders left behind
     (tmp_path / "foreign").mkdir()
     (tmp_path / "foreign" / "notes.txt").write_text("mine")
-    with pytest.raises(ValueError, match="holds no generated dataset"):
+    with pytest.raises(ValueError, match="no generated synthetic dataset"):
         ensure_synthetic(tmp_path / "foreign", 2, 40, 0)
 
 
