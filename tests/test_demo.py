@@ -36,7 +36,7 @@ def test_demo_runs_every_stage_and_its_iosm_row_beats_the_rough_mask(tmp_path, i
     rows = _rows(summary)
     assert list(rows) == list(METHODS)
     assert all(row["n"] == str(HELD_OUT) for row in rows.values())  # every method scored every held-out image
-    rough, iosm = rows["rough mask as alpha"], rows["IOSM: refined mask + MTM"]
+    rough, iosm = rows["rough mask as alpha"], rows["IOSM: refined mask + classical matte (default)"]
     assert float(iosm["mask IoU"]) > float(rough["mask IoU"])
     assert float(iosm["sad"]) < float(rough["sad"])
     demo = tmp_path / "demo"
@@ -44,4 +44,4 @@ def test_demo_runs_every_stage_and_its_iosm_row_beats_the_rough_mask(tmp_path, i
     for folder in ("refine/masks", "refine/alphas", "refine/cutouts"):
         assert len(list((demo / folder).glob("*.png"))) == HELD_OUT
     assert (demo / "evaluate" / "report.md").is_file() and (demo / "train" / "checkpoints" / "last.ckpt").is_file()
-    assert re.search(r"\| IOSM: refined mask \+ MTM \| 12 \|", summary)  # the table a user reads, as printed
+    assert re.search(r"\| IOSM: refined mask \+ classical matte \(default\) \| 12 \|", summary)  # the table as printed

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from iosm.data.io import find_by_stem, read_mask
-from iosm.refine import faithful as original
+import iosm.refine.faithful as original
 from iosm.refine.canvas import Letterbox
 
 
