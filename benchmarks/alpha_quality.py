@@ -1,6 +1,6 @@
 """Alpha-matte quality of the full pipeline (refined mask, then the matte stage) beside the classical one.
 
-    python -m benchmarks.alpha_quality --data DIR [--photos tune|report|all] [--mtm-ckpt CKPT] \
+    python -m benchmarks.alpha_quality --data DIR [--half tune|report] [--mtm-ckpt CKPT] \
         [--limit N] [--tag TAG] [--out DIR] [--refined-cache DIR] [refine.py overrides]
 
 Rows, all from the same rough mask (DIR/init): the rough mask as alpha; GrabCut then closed-form in
@@ -31,7 +31,6 @@ from benchmarks.common import (Sample, add_common_arguments, bar_plot, build_ref
                     summarize, warm_up_pymatting, write_results)
 
 from iosm.baselines import closed_form_alpha, grabcut_closed_form_alpha, trimap_from_mask
-from iosm.data.realdata_split import REPORT, TUNE
 from iosm.matting import build_matte
 from iosm.matting.evidence import refine_evidence
 from iosm.metrics import matting_metrics
@@ -43,7 +42,6 @@ FLOOR = "GrabCut -> closed-form"
 CEILING = "closed-form (dataset trimap; ceiling, not trimap-free)"
 PIPELINE = "IOSM: refined mask -> matte=classical (default)"
 GUIDED = "IOSM: refined mask -> matte=mtm (--mtm-ckpt)"
-PHOTOS = {"tune": TUNE, "report": REPORT}
 
 
 def score_alpha(alpha: np.ndarray, sample: Sample) -> dict[str, float]:
@@ -109,8 +107,6 @@ def wins(outcomes, challenger: str, reference: str, key: str = "sad") -> tuple[i
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_common_arguments(parser)
-    parser.add_argument("--photos", choices=["tune", "report", "all"], default="all",
-                        help="the recorded half of the shared photographs (iosm/data/realdata_split.py) to use")
     parser.add_argument("--mtm-ckpt", type=Path, default=None, help="train.py checkpoint: adds the matte=mtm row")
     parser.add_argument("--refined-cache", type=Path, default=None,
                         help="keep each image's refined mask and evidence here (NAME.npz) and reuse them on a rerun "
@@ -118,10 +114,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("overrides", nargs="*", help="refine.py overrides (refiner and matte) for the pipeline rows")
     args = parser.parse_args(argv)
 
-    samples, skipped = load_samples(args.data, args.layout, args.masks, args.limit)
-    if args.photos != "all":
-        samples = [s for s in samples if s.name in PHOTOS[args.photos]]
-    tag = args.tag or args.data.resolve().name + ("" if args.photos == "all" else f"_{args.photos}")
+    samples, skipped = load_samples(args.data, args.layout, args.masks, args.limit, args.half)
+    tag = args.tag or args.data.resolve().name + ("" if args.half is None else f"_{args.half}")
     has_trimaps = all(s.trimap is not None for s in samples)
     print(f"{len(samples)} images from {args.data} ({len(skipped)} skipped)", flush=True)
     warm_up_pymatting()
@@ -151,7 +145,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     keys = WHOLE + (UNKNOWN if has_trimaps else []) + COST
     rows = summarize(outcomes, list(methods), keys)
     title = f"Alpha quality on {tag} ({len(samples)} images)"
-    notes = [f"Data: `{args.data}` (layout {args.layout}, photographs: {args.photos}), rough masks from "
+    notes = [f"Data: `{args.data}` (layout {args.layout}, photographs: {args.half or 'all'}), rough masks from "
              f"`{args.masks or args.data / 'init'}`. Standard protocol at the original resolution; SAD, Grad, Conn "
              "/1000, MSE as is; `_unknown`: over the dataset trimap's unknown region. Means over the images a method "
              "ran on (`ok`); wall and CPU seconds and peak RSS growth (MiB) per image of the matte alone. "

@@ -5,7 +5,6 @@ fails on one image is counted as failed there, and a folder without usable image
 from __future__ import annotations
 
 import csv
-import shutil
 
 import pytest
 
