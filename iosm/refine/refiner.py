@@ -12,8 +12,9 @@ mask, the original's k-means, a 5x5 cross grown 4 times, ``> 0.5``, cross clean-
 stage's raw painted image, not composited). The default runs one batched painting call of ``samples``
 per stage, paints and crops only the image's part of the canvas (black padding would pose as background next to an object
 cut by the frame), un-pads, returns the last non-empty mask if a stage removes everything, stops
-early once a full inpaint+outpaint cycle changes fewer than ``early_stop`` of the pixels, and, for
-an image larger than the canvas, re-decides the boundary at the image's own resolution (``polish``).
+early once a full inpaint+outpaint cycle changes fewer than ``early_stop`` of the pixels, and hands
+its mask and painting evidence to one graph-cut energy at the image's own resolution, which decides the
+final mask (``energy``, :mod:`iosm.refine.energy`; ``polish`` is the older GrabCut step, off by default).
 
 The prompt's own policy (its starting mask, cluster counts, difference bumps, growth element and
 outpaint region: PaintSeg's per-prompt details) comes from the
