@@ -194,7 +194,7 @@ class Refiner:
         painter_passes = self._painter_passes()
         feature_passes = self.features.forward_passes
         generator = np.random.default_rng(seed)
-        self._clock, evidence = StageClock(), PaintingEvidence(letterbox, self.device)
+        clock, evidence = StageClock(), PaintingEvidence(letterbox, self.device)
         # The original paints and crops the whole canvas, letterbox padding included: black padding
         # then poses as context (an object cut by the frame gets painted black and looks removable).
         area = (0, self.size, 0, self.size) if self.faithful else letterbox.content_box
@@ -211,7 +211,7 @@ class Refiner:
             if self.faithful:  # the original's crop loop overwrites its box: odd stages scale the last crop
                 box, box_from_mask = carried_box, False
             updated, record, difference = self._stage(canvas, foreground, boxes, valid, area, stage, seed * 1009 + iteration, prompt,
-                                                      iteration, letterbox)
+                                                      iteration, letterbox, clock)
             if self.energy is not None:
                 evidence.add(stage, *difference)
             iterations += 1
@@ -233,11 +233,11 @@ class Refiner:
         painter_passes = self._painter_passes() - painter_passes
         mask = letterbox.mask_to_image(foreground, unpad=not self.faithful)
         if self.polish is not None and max(image.shape[:2]) > self.size:  # only a mask upsampled from the canvas
-            with self._clock("polish"):
+            with clock("polish"):
                 mask = self.polish(image, mask)
         decision = fallback = None
         if self.energy is not None:
-            with self._clock("energy"):
+            with clock("energy"):
                 reference = prompt.mask if prompt.segmentation else mask
                 mask, decision, fallback = self.energy(image, reference, mask, evidence.score(), gate=prompt.segmentation)
         return RefineResult(
@@ -248,7 +248,7 @@ class Refiner:
             letterbox=letterbox,
             canvas_image=canvas.cpu().numpy(),
             steps=steps,
-            stage_seconds=dict(self._clock.seconds),
+            stage_seconds=dict(clock.seconds),
             decision=decision,
             fallback=fallback,
         )
@@ -309,7 +309,8 @@ class Refiner:
         weight = region[None, ..., None].float()
         return weight * samples + (1 - weight) * canvas[None]
 
-    def _stage(self, canvas, foreground, boxes, valid, area, stage, stage_seed, prompt: PromptInput, iteration: int, letterbox: Letterbox):
+    def _stage(self, canvas, foreground, boxes, valid, area, stage, stage_seed, prompt: PromptInput, iteration: int, letterbox: Letterbox,
+               clock: StageClock):
         """One iteration: paint, compare crops, separate, constrain, clean. Returns the new foreground
         (size, size) float {0, 1}, the (painted, difference) record and (mean difference, painted region)
         on the canvas."""
@@ -322,15 +323,15 @@ class Refiner:
             region, painter = prompt.outpaint_region(band, background, self.faithful), self.outpainter
         count = len(self.crop_factors) if self.faithful else self.samples
         faithful_outpaint = self.faithful and stage != INPAINT
-        with self._clock("painting"):
+        with clock("painting"):
             painted = self._paint(canvas, region, area, painter, stage_seed, count, per_sample=self.faithful and stage == INPAINT,
                                   composite=not faithful_outpaint)
-        with self._clock("features"):
+        with clock("features"):
             differences = self._differences(canvas, painted, boxes)
         if self.crf is not None:
             # The original's unary is the current mask (the background in its outpaint stages).
             unaries = [(foreground if stage == INPAINT else background)[y0:y1, x0:x1] for (y0, y1, x0, x1) in boxes] if self.faithful else [None] * len(boxes)
-            with self._clock("crf"):
+            with clock("crf"):
                 differences = [self._blend_crf(canvas[y0:y1, x0:x1], d, u) for d, (y0, y1, x0, x1), u in zip(differences, boxes, unaries)]
         bumps = [prompt.difference_bumps(d, b, stage, iteration, letterbox, self.faithful) for d, b in zip(differences, boxes)]
         differences = [d if bump is None else d + bump for d, bump in zip(differences, bumps)]
@@ -340,7 +341,7 @@ class Refiner:
         regions = [grid(region[y0:y1, x0:x1]) > 0 for (y0, y1, x0, x1) in boxes]
         crops = [grid(canvas[y0:y1, x0:x1].permute(2, 0, 1)).permute(1, 2, 0) if self.faithful else canvas[y0:y1, x0:x1] for (y0, y1, x0, x1) in boxes]
         current = [grid(foreground[y0:y1, x0:x1]) > 0 for (y0, y1, x0, x1) in boxes]
-        with self._clock("separation"):
+        with clock("separation"):
             labels = self.separator(differences, regions, stage, crops, current, clusters=prompt.clusters(iteration))
         if self.faithful:
             labels = [original.nearest(label, (y1 - y0, x1 - x0)) for label, (y0, y1, x0, x1) in zip(labels, boxes)]
