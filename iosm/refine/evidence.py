@@ -17,9 +17,9 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 import torch.nn.functional as F
+from skimage.filters import threshold_otsu
 
 from iosm.refine.canvas import Letterbox
-from iosm.refine.graphcut_separator import _otsu
 from iosm.refine.separators import INPAINT
 
 
@@ -37,7 +37,7 @@ class PaintingEvidence:
             return
         values = difference[painted]
         evidence = torch.log1p(difference.clamp_min(0) / values.median().clamp_min(1e-12))
-        centred = evidence - _otsu(evidence[painted].cpu().numpy())
+        centred = evidence - threshold_otsu(evidence[painted].cpu().numpy())
         self.canvas += torch.where(painted, centred if stage == INPAINT else -centred, torch.zeros_like(centred))
 
     def score(self) -> np.ndarray:

@@ -22,20 +22,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
+from skimage.filters import threshold_otsu
 
 from iosm.data.masks import morph_disc
 from iosm.refine.separators import INPAINT
-
-
-def _otsu(values: np.ndarray) -> float:
-    """Otsu's threshold of 1-D values (256 bins)."""
-    histogram, edges = np.histogram(values, bins=256)
-    centres = (edges[:-1] + edges[1:]) / 2
-    weight = np.cumsum(histogram)
-    total = weight[-1]
-    mean = np.cumsum(histogram * centres)
-    between = (mean[-1] * weight / total - mean) ** 2 / np.maximum(weight * (total - weight), 1)
-    return float(centres[np.argmax(between)])
 
 
 class GraphCutSeparator:
@@ -84,7 +74,7 @@ class GraphCutSeparator:
         # Point prompts subtract bumps on outpaint stages, so a difference may go negative: "reproduced".
         difference = np.maximum(difference, 0.0)
         evidence = np.log1p(difference / max(np.median(difference[region]), 1e-12))
-        changed = evidence > _otsu(evidence[region])
+        changed = evidence > threshold_otsu(evidence[region])
         radius = max(2, round(self.margin * max(foreground.shape)))
         core = morph_disc(foreground, -radius)
         outside = ~morph_disc(foreground, radius)
