@@ -34,7 +34,7 @@ class ClassicalMatte(Matte):
     the band's share of the image; max_side: the long side above which the solve is downscaled
     (None: never)."""
 
-    def __init__(self, *, solver: str = "cf", band_radius: float = 0.01, evidence_radius: float = 0.04,
+    def __init__(self, *, solver: str = "cf", band_radius: float = 0.01, evidence_radius: float = 0.06,
                  evidence_threshold: float = 0.5, reopen_radius: float | None = 0.03, reopen_tolerance: float = 0.05,
                  max_band_fraction: float = 0.5, max_side: int | None = 1024) -> None:
         self.solver = check_solver(solver)
