@@ -12,7 +12,7 @@ from omegaconf import OmegaConf
 
 from iosm.data.synthetic import make_sample
 from iosm.matting import ClassicalMatte, build_matte
-from iosm.matting.band import band_trimap
+from iosm.matting.band import band_trimap, boundary_distance, reopen_band
 from iosm.matting.evidence import refine_evidence
 from iosm.matting.mtm import MTMMatte
 from iosm.matting.solvers import TrimapFallbackWarning, solve_alpha
@@ -21,6 +21,18 @@ from iosm.metrics import matting_metrics
 
 def sad(alpha: np.ndarray, truth: np.ndarray) -> float:
     return matting_metrics(alpha.astype(np.float64), truth.astype(np.float64))["sad"]
+
+
+@pytest.fixture(scope="module")
+def soft_disc() -> tuple[np.ndarray, np.ndarray]:
+    """A 96 px composite of a disc whose edge is a 10 px ramp (wider than a 2% band), and its alpha."""
+    rows, cols = np.mgrid[:96, :96]
+    alpha = np.clip((30.0 - np.hypot(rows - 48, cols - 48)) / 10.0 + 0.5, 0.0, 1.0).astype(np.float32)
+    rng = np.random.default_rng(0)
+    foreground = np.array([0.9, 0.3, 0.2]) + 0.05 * rng.standard_normal((96, 96, 3))
+    background = np.array([0.1, 0.3, 0.8]) + 0.05 * rng.standard_normal((96, 96, 3))
+    image = alpha[..., None] * foreground + (1.0 - alpha[..., None]) * background
+    return np.clip(image, 0.0, 1.0).astype(np.float32), alpha
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +72,29 @@ def test_evidence_widens_the_band_only_where_it_is_set():
     assert widened[40, 13] == 0.5 and plain[40, 13] == 0.0  # 7 px outside the left edge
 
 
+def test_reopening_widens_the_band_only_where_the_alpha_runs_past_its_wall():
+    mask = np.zeros((80, 80), bool)
+    mask[20:60, 20:60] = True
+    trimap, _ = band_trimap(mask, radius=2)
+    settled = mask.astype(np.float32)  # reaches the definite labels at every wall
+    assert reopen_band(trimap, mask, settled, radius=8, tolerance=0.1)[0] is trimap
+    soft = settled.copy()
+    soft[:, :40][trimap[:, :40] == 0.5] = 0.5  # the left half's edge is still half-transparent at the wall
+    wider, notes = reopen_band(trimap, mask, soft, radius=8, tolerance=0.1)
+    assert notes == []
+    assert (wider[:, 48:] == trimap[:, 48:]).all()  # 8 px right of the soft half
+    assert wider[40, 13] == 0.5 and trimap[40, 13] == 0.0  # 7 px outside the left edge
+    assert wider[40, 10] == 0.0  # beyond the reopened radius
+
+
+def test_reopening_recovers_an_edge_softer_than_the_band(soft_disc):
+    image, alpha = soft_disc
+    mask = alpha > 0.5
+    once = ClassicalMatte(band_radius=0.02, reopen_radius=None).matte(image, mask).alpha
+    reopened = ClassicalMatte(band_radius=0.02, reopen_radius=0.06).matte(image, mask).alpha
+    assert sad(reopened, alpha) < 0.5 * sad(once, alpha)
+
+
 def test_a_band_over_the_whole_image_is_capped_and_said_so():
     mask = np.zeros((60, 60), bool)
     mask[25:35, 25:35] = True
@@ -93,8 +128,10 @@ def test_downscaled_solve_stays_close_to_the_full_solve(composite):
     assert any("max_side=48" in note for note in capped.warnings)
     assert sad(capped.alpha, composite["alpha"]) < 1.25 * sad(full.alpha, composite["alpha"])
     assert sad(capped.alpha, composite["alpha"]) < sad(mask.astype(np.float32), composite["alpha"])
-    outside = ClassicalMatte().trimap(mask)[0] != 0.5
-    np.testing.assert_array_equal(capped.alpha[outside], full.alpha[outside])  # definite pixels stay exact
+    # Beyond the widest band (the reopened one) both keep the mask's exact 0/1.
+    outside = boundary_distance(mask) > ClassicalMatte().reopen_radius * max(mask.shape)
+    np.testing.assert_array_equal(capped.alpha[outside], mask[outside].astype(np.float32))
+    np.testing.assert_array_equal(full.alpha[outside], mask[outside].astype(np.float32))
 
 
 def test_refine_evidence_marks_changed_pixels_and_ambiguous_differences(synthetic_root):

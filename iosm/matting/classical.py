@@ -2,7 +2,9 @@
 
 Why: minutes of CPU training cannot teach a network hair, but closed-form matting recovers strands
 from the image itself once it is told where to look. The band (:func:`iosm.matting.band.band_trimap`)
-is narrow along clean edges and wide where the refiner was unsure. Memory: the solver runs on the
+is a strip along every edge, wide where the refiner was unsure; after a first solve it is widened
+(:func:`iosm.matting.band.reopen_band`) where the alpha at its wall shows the edge's transition going
+on beyond it, and the matte is solved again in the wider band. Memory: the solver runs on the
 band's bounding box only, and an image whose long side exceeds ``max_side`` is solved downscaled and
 brought back with the fast guided filter (edges follow the full-resolution image); the definite
 regions keep their exact 0/1. The error the cap costs is measured in benchmarks/results/alpha_quality.md.
@@ -13,7 +15,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from iosm.matting.band import band_trimap
+from iosm.matting.band import band_trimap, reopen_band
 from iosm.matting.base import Matte
 from iosm.matting.solvers import check_solver, solve_alpha
 from iosm.models.upsample import guided_upsample
@@ -26,25 +28,32 @@ BOX_MARGIN = 4
 class ClassicalMatte(Matte):
     """solver: pymatting's ``estimate_alpha_<solver>`` (``cf``, ``knn``, ``lbdm``, ``lkm``, ``rw``).
     band_radius, evidence_radius: fractions of the image's long side (the strip everywhere, and its
-    widest where the evidence is at least ``evidence_threshold``); max_band_fraction: cap on the
-    band's share of the image; max_side: the long side above which the solve is downscaled (None:
-    never)."""
+    widest where the evidence is at least ``evidence_threshold``); reopen_radius: fraction of the
+    long side the band reaches, after the first solve, around wall pixels whose alpha is off their
+    definite neighbour by more than ``reopen_tolerance`` (None: one solve); max_band_fraction: cap on
+    the band's share of the image; max_side: the long side above which the solve is downscaled
+    (None: never)."""
 
-    def __init__(self, *, solver: str = "cf", band_radius: float = 0.005, evidence_radius: float = 0.04,
-                 evidence_threshold: float = 0.5, max_band_fraction: float = 0.5, max_side: int | None = 1024) -> None:
+    def __init__(self, *, solver: str = "cf", band_radius: float = 0.01, evidence_radius: float = 0.06,
+                 evidence_threshold: float = 0.5, reopen_radius: float | None = 0.03, reopen_tolerance: float = 0.05,
+                 max_band_fraction: float = 0.5, max_side: int | None = 1024) -> None:
         self.solver = check_solver(solver)
-        for key, value in (("band_radius", band_radius), ("evidence_radius", evidence_radius)):
-            if not 0.0 < value < 0.5:
+        radii = (("band_radius", band_radius), ("evidence_radius", evidence_radius), ("reopen_radius", reopen_radius))
+        for key, value in radii:
+            if value is not None and not 0.0 < value < 0.5:
                 raise ValueError(f"matte.{key}={value}: expected a fraction of the long side in (0, 0.5)")
+        if not 0.0 < reopen_tolerance < 0.5:
+            raise ValueError(f"matte.reopen_tolerance={reopen_tolerance}: expected an alpha difference in (0, 0.5)")
         if not 0.0 < max_band_fraction <= 1.0:
             raise ValueError(f"matte.max_band_fraction={max_band_fraction}: expected a fraction in (0, 1]")
         if max_side is not None and max_side < 32:
             raise ValueError(f"matte.max_side={max_side}: expected null or at least 32 px")
         self.band_radius, self.evidence_radius = band_radius, evidence_radius
+        self.reopen_radius, self.reopen_tolerance = reopen_radius, reopen_tolerance
         self.evidence_threshold, self.max_band_fraction, self.max_side = evidence_threshold, max_band_fraction, max_side
 
     def trimap(self, mask: np.ndarray, evidence: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
-        """The trimap (H, W) {0, 0.5, 1} this matte solves in, and its notes."""
+        """The trimap (H, W) {0, 0.5, 1} of the first solve, and its notes."""
         long_side = max(mask.shape)
         return band_trimap(mask, max(1.0, self.band_radius * long_side), evidence,
                            evidence_radius=self.evidence_radius * long_side,
@@ -52,13 +61,24 @@ class ClassicalMatte(Matte):
 
     def _alpha(self, image: np.ndarray, mask: np.ndarray, evidence: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
         trimap, notes = self.trimap(mask, evidence)
+        alpha, solve_notes = self._solve_band(image, trimap)
+        if self.reopen_radius is not None:
+            wider, wider_notes = reopen_band(trimap, mask, alpha, self.reopen_radius * max(mask.shape),
+                                             self.reopen_tolerance, max_fraction=self.max_band_fraction)
+            if wider is not trimap:
+                notes += wider_notes
+                alpha, solve_notes = self._solve_band(image, wider)
+        return alpha, notes + solve_notes
+
+    def _solve_band(self, image: np.ndarray, trimap: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Alpha (H, W) from solving the unknown band's bounding box; the definite pixels keep their label."""
         rows, cols = np.nonzero(trimap == 0.5)
-        y0, y1 = max(0, rows.min() - BOX_MARGIN), min(mask.shape[0], rows.max() + BOX_MARGIN + 1)
-        x0, x1 = max(0, cols.min() - BOX_MARGIN), min(mask.shape[1], cols.max() + BOX_MARGIN + 1)
+        y0, y1 = max(0, rows.min() - BOX_MARGIN), min(trimap.shape[0], rows.max() + BOX_MARGIN + 1)
+        x0, x1 = max(0, cols.min() - BOX_MARGIN), min(trimap.shape[1], cols.max() + BOX_MARGIN + 1)
         box_alpha, box_notes = self._solve(image[y0:y1, x0:x1], trimap[y0:y1, x0:x1])
         alpha = trimap.copy()
         alpha[y0:y1, x0:x1] = np.where(trimap[y0:y1, x0:x1] == 0.5, box_alpha, trimap[y0:y1, x0:x1])
-        return alpha, notes + box_notes
+        return alpha, box_notes
 
     def _solve(self, image: np.ndarray, trimap: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """Solve one box, downscaled when its long side exceeds ``max_side``."""
