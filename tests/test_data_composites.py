@@ -43,6 +43,21 @@ def test_composites_are_a_function_of_the_settings(composites, synthetic_root):
         composite_records(root, synthetic_root, n=5, size=48, seed=0, names=NAMES)
 
 
+def test_a_cache_made_with_another_prior_matte_is_refused(composites, synthetic_root, monkeypatch):
+    import iosm.matting
+
+    root, _ = composites
+    original = iosm.matting.ClassicalMatte
+
+    class NarrowerMatte(original):
+        def __init__(self, **settings):
+            super().__init__(**{**settings, "band_radius": 0.002})
+
+    monkeypatch.setattr(iosm.matting, "ClassicalMatte", NarrowerMatte)
+    with pytest.raises(ValueError, match="other settings.*band_radius"):
+        composite_records(root, synthetic_root, n=4, size=48, seed=0, names=NAMES)
+
+
 def test_an_unknown_photograph_is_named(synthetic_root, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no photograph with a measured alpha named \['GT99'\]"):
         composite_records(tmp_path / "c", synthetic_root, n=2, size=48, seed=0, names=("GT99",))

@@ -112,7 +112,12 @@ def generate_composites(out: str | os.PathLike, realdata_dir: str | os.PathLike,
 
 
 def _stamp(names: tuple[str, ...], n: int, size: int, seed: int) -> dict:
-    return {"names": list(names), "n": n, "size": size, "seed": seed, "version": GENERATOR_VERSION}
+    """The settings the output is a function of, the prior matte's included: a cache made with another
+    matte is refused by name instead of feeding a guided MTM a prior it will not see at run time."""
+    from iosm.matting import ClassicalMatte
+
+    return {"names": list(names), "n": n, "size": size, "seed": seed, "version": GENERATOR_VERSION,
+            "prior_matte": vars(ClassicalMatte())}
 
 
 def composite_records(root: str | os.PathLike, realdata_dir: str | os.PathLike, n: int, size: int, seed: int,
