@@ -24,13 +24,6 @@ measured on the first fit. Below ``min_colour_accuracy`` (object and background 
 loop's own mask, decided crop by crop from the painting, is kept instead; and if that mask and the
 colour cut then disagree by more than ``min_agreement`` IoU, neither is trusted and the rough mask is
 kept (the manifest's ``fallback`` says why).
-
-Where the colour cut is trusted, it decides alone only within ``consensus`` x the long side of the rough
-mask's boundary, where the loop's mask (upsampled from its small canvas) is too coarse to vote. Farther
-away a label change removes or adds a whole part, and needs two votes of three (the rough mask, the
-loop's mask, the colour cut): colour models alone, fooled by a background colour inside the object,
-used to cut away parts that neither the rough mask nor the painting had doubted (the seed-0 composites'
-worst drop vs rough went from 0.062 to 0.003, benchmarks/results/refine_quality.md).
 """
 
 from __future__ import annotations
@@ -101,29 +94,27 @@ class EnergyCut:
     weight: of the painting evidence against the colour models (nats per unit of object score);
     deadzone, clip: scores within +-deadzone count as no evidence (the rest shrinks by it), magnitudes
     are capped at clip; band: half-width of the re-decided zone around the rough mask's boundary, a
-    fraction of the image's long side; gamma: GrabCut's smoothness weight; iterations: colour-model
+    fraction of the image's long side; gamma: the smoothness weight (GrabCut's 50; 25 gave better TUNE masks and alphas); iterations: colour-model
     fits, each followed by a cut; prior: nats towards the loop's label where it changed the rough mask
     beyond the band; min_colour_accuracy, min_agreement: the decision rule of the module docstring
     (0 and 0: always the colour cut); the defaults are conf/refiner/iosm.yaml's; seed: the k-means start of the colour models.
     """
 
     def __init__(self, *, weight: float = 1.0, deadzone: float = 1.0, clip: float = 3.0, band: float = 0.05,
-                 gamma: float = 25.0, iterations: int = 2, prior: float = 3.0, consensus: float | None = 0.01,
-                 min_colour_accuracy: float = 0.75, min_agreement: float = 0.85, seed: int = 0) -> None:
+                 gamma: float = 25.0, iterations: int = 2, prior: float = 3.0, min_colour_accuracy: float = 0.75,
+                 min_agreement: float = 0.85, seed: int = 0) -> None:
         if weight < 0 or clip <= 0 or deadzone < 0 or prior < 0:
             raise ValueError(f"energy: expected weight, deadzone, prior >= 0 and clip > 0, got weight={weight}, "
                              f"deadzone={deadzone}, prior={prior}, clip={clip}")
         if not 0 < band < 0.5:
             raise ValueError(f"energy.band: expected a fraction of the image in (0, 0.5), got {band}")
-        if consensus is not None and not 0 < consensus < band:
-            raise ValueError(f"energy.consensus: expected null or a fraction in (0, band={band}), got {consensus}")
         if iterations < 1:
             raise ValueError(f"energy.iterations: expected >= 1, got {iterations}")
         if not (0 <= min_colour_accuracy <= 1 and 0 <= min_agreement <= 1):
             raise ValueError(f"energy: min_colour_accuracy and min_agreement are fractions in [0, 1], got "
                              f"{min_colour_accuracy} and {min_agreement}")
         self.weight, self.deadzone, self.clip, self.band, self.gamma = weight, deadzone, clip, band, gamma
-        self.iterations, self.prior, self.consensus, self.seed = iterations, prior, consensus, seed
+        self.iterations, self.prior, self.seed = iterations, prior, seed
         self.min_colour_accuracy, self.min_agreement = min_colour_accuracy, min_agreement
 
     def __call__(self, image: np.ndarray, rough: np.ndarray, loop: np.ndarray | None,
@@ -133,10 +124,8 @@ class EnergyCut:
         "energy" / "loop" / "rough", and why the rough mask was kept or None). ``gate=False``: always
         the cut (a sparse prompt's region is no segmentation to fall back to)."""
         refined, accuracy = self.cut(image, rough, loop, score)
-        if loop is None or not gate:
+        if loop is None or not gate or accuracy >= self.min_colour_accuracy:
             return refined, "energy", None
-        if accuracy >= self.min_colour_accuracy:
-            return self._majority_beyond_edge(rough, loop, refined), "energy", None
         agreement = (loop & refined).sum() / max((loop | refined).sum(), 1)
         if agreement >= self.min_agreement:
             return loop.copy(), "loop", None
@@ -144,15 +133,6 @@ class EnergyCut:
             f"kept the rough mask: colour models separate only {accuracy:.0%} of the boundary band (< "
             f"{self.min_colour_accuracy:.0%}) and the painting loop's mask and the colour cut agree by IoU "
             f"{agreement:.3f} < {self.min_agreement}")
-
-    def _majority_beyond_edge(self, rough: np.ndarray, loop: np.ndarray, cut: np.ndarray) -> np.ndarray:
-        """The cut near the rough mask's boundary; farther away, the label at least two of the three masks give."""
-        if self.consensus is None or not rough.any() or rough.all():
-            return cut
-        radius = max(1, int(round(self.consensus * max(rough.shape))))
-        near = morph_disc(rough, radius) & ~morph_disc(rough, -radius)
-        majority = (rough.astype(np.uint8) + loop + cut) >= 2
-        return np.where(near, cut, majority)
 
     def _evidence(self, score: np.ndarray | None, shape) -> np.ndarray:
         if score is None:
