@@ -94,8 +94,8 @@ class EnergyCut:
     weight: of the painting evidence against the colour models (nats per unit of object score);
     deadzone, clip: scores within +-deadzone count as no evidence (the rest shrinks by it), magnitudes
     are capped at clip; band: half-width of the re-decided zone around the rough mask's boundary, a
-    fraction of the image's long side; gamma: the smoothness weight (GrabCut's 50; 25 gave better TUNE masks and alphas); iterations: colour-model
-    fits, each followed by a cut; prior: nats towards the loop's label where it changed the rough mask
+    fraction of the image's long side; gamma: the smoothness weight (GrabCut's is 50; 25 gave better
+    TUNE masks and alphas); iterations: colour-model fits, each followed by a cut; prior: nats towards the loop's label where it changed the rough mask
     beyond the band; min_colour_accuracy, min_agreement: the decision rule of the module docstring
     (0 and 0: always the colour cut); the defaults are conf/refiner/iosm.yaml's; seed: the k-means start of the colour models.
     """
