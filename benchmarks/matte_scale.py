@@ -1,6 +1,6 @@
 """What the classical matte costs on big images, and the error its size cap costs.
 
-    python benchmarks/matte_scale.py --data DIR [--names GT03 GT21] [--factors 2 5] [--out DIR]
+    python -m benchmarks.matte_scale --data DIR [--names GT03 GT21] [--factors 2 5] [--out DIR]
 
 Each named photograph (about 800 px) is refined once with the CPU default (steps recorded, for the
 evidence); image, ground truth, refined mask and evidence are then upscaled by each factor (bicubic /
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from common import DEFAULT_OUT, _PeakRSS, build_refiner, load_samples, provenance, warm_up_pymatting
+from benchmarks.common import DEFAULT_OUT, _PeakRSS, build_refiner, load_samples, provenance, warm_up_pymatting
 
 from iosm.data.io import atomic_write_text
 from iosm.matting import ClassicalMatte

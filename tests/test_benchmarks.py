@@ -27,6 +27,20 @@ def two_images(tmp_path_factory):
     return ensure_synthetic(tmp_path_factory.mktemp("peers") / "data", 2, 64, 3)
 
 
+def test_every_benchmark_runs_as_a_package_module():
+    """``python -m benchmarks.NAME`` needs package imports: a script-style ``from common import`` breaks it."""
+    import importlib
+    import pkgutil
+
+    import benchmarks as package
+
+    names = [module.name for module in pkgutil.iter_modules(package.__path__)]
+    assert "matte_scale" in names and "common" in names
+    for name in names:
+        module = importlib.import_module(f"benchmarks.{name}")
+        assert name == "common" or callable(getattr(module, "main", None)), f"benchmarks/{name}.py has no main()"
+
+
 def read_csv(path):
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
