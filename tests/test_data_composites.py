@@ -71,6 +71,14 @@ def test_prior_mask_source_keeps_soft_values(composites):
     assert prior.dtype != bool
 
 
+def test_a_prior_of_another_size_is_resized_soft_with_a_warning(composites, caplog):
+    root, records = composites
+    source = build_mask_source("prior", str(root / "prior"))
+    prior = source(records[0], None, (64, 64), np.random.default_rng(0))
+    assert prior.shape == (64, 64) and prior.dtype != bool and 0.0 <= prior.min() and prior.max() <= 1.0
+    assert "prior is 48x48 but the image is 64x64; resized (bilinear)" in caplog.text
+
+
 def test_untrained_guided_mtm_answers_the_classical_alpha(compose_cfg, tmp_path, composites):
     """Zero-initialised output layers: before training, the guided MTM's alpha is its prior's."""
     from hydra.utils import instantiate

@@ -91,14 +91,24 @@ class FolderMasks:
         self, record: MattingRecord, alpha: np.ndarray | None, size: tuple[int, int], rng: np.random.Generator
     ) -> np.ndarray:
         path = self.paths[record.name]
-        mask = read_mask(path)
-        if mask.shape != tuple(size):
+        plane = self._read(path)
+        if plane.shape != tuple(size):
             if record.name not in self._warned:
                 self._warned.add(record.name)
-                log.warning("%s: mask is %dx%d but the image is %dx%d; resized (nearest)",
-                            path, mask.shape[1], mask.shape[0], size[1], size[0])
-            mask = cv2.resize(mask.astype(np.uint8), (size[1], size[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
-        return mask
+                log.warning("%s: %s is %dx%d but the image is %dx%d; resized (%s)", path, self.kind,
+                            plane.shape[1], plane.shape[0], size[1], size[0], self.resize_name)
+            plane = self._resize(plane, (size[1], size[0]))
+        return plane
+
+    kind, resize_name = "mask", "nearest"
+
+    @staticmethod
+    def _read(path) -> np.ndarray:
+        return read_mask(path)
+
+    @staticmethod
+    def _resize(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
 class FolderPriors(FolderMasks):
@@ -107,19 +117,15 @@ class FolderPriors(FolderMasks):
     writes its prior/ when the records are first asked for, after the data module is built."""
 
     deferred = True
+    kind, resize_name = "prior", "bilinear"
 
-    def __call__(
-        self, record: MattingRecord, alpha: np.ndarray | None, size: tuple[int, int], rng: np.random.Generator
-    ) -> np.ndarray:
-        path = self.paths[record.name]
-        prior = read_alpha(path)
-        if prior.shape != tuple(size):
-            if record.name not in self._warned:
-                self._warned.add(record.name)
-                log.warning("%s: prior is %dx%d but the image is %dx%d; resized", path, prior.shape[1],
-                            prior.shape[0], size[1], size[0])
-            prior = np.clip(cv2.resize(prior, (size[1], size[0]), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
-        return prior
+    @staticmethod
+    def _read(path) -> np.ndarray:
+        return read_alpha(path)
+
+    @staticmethod
+    def _resize(prior: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        return np.clip(cv2.resize(prior, size, interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
 
 
 def build_mask_source(mask_source: str, mask_dir: str | None = None, severity: float = 1.0):
