@@ -10,8 +10,8 @@ per-stage difference maps and masks on its canvas), mapped back to the image.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
+import torch
 from skimage.filters import threshold_otsu
 
 # log-difference within this many (log-)units of the stage's Otsu threshold counts as ambiguous:
@@ -45,11 +45,6 @@ def refine_evidence(result, initial_mask: np.ndarray) -> np.ndarray:
     evidence = changed.astype(np.float32)
     if result.steps:
         ambiguity = np.max([stage_ambiguity(step.difference) for step in result.steps], axis=0)
-        evidence = np.maximum(evidence, _canvas_to_image(ambiguity, result.letterbox))
+        evidence = np.maximum(evidence, result.letterbox.plane_to_image(torch.from_numpy(ambiguity)).numpy())
     return evidence
 
-
-def _canvas_to_image(plane: np.ndarray, letterbox) -> np.ndarray:
-    """A (S, S) canvas float map -> (H, W) at the image's size (the letterbox padding cut off)."""
-    content = plane[letterbox.top: letterbox.top + letterbox.height, letterbox.left: letterbox.left + letterbox.width]
-    return cv2.resize(content, (letterbox.image_width, letterbox.image_height), interpolation=cv2.INTER_LINEAR)

@@ -62,10 +62,13 @@ class Letterbox:
         canvas[self.top : self.top + self.height, self.left : self.left + self.width] = inside.float()
         return canvas
 
-    def mask_to_image(self, canvas_mask: torch.Tensor, unpad: bool = True) -> np.ndarray:
-        """``(size, size)`` float mask -> ``(H, W)`` bool at the image's size (bilinear, threshold 0.5)."""
-        plane = canvas_mask.float()
+    def plane_to_image(self, canvas_plane: torch.Tensor, unpad: bool = True) -> torch.Tensor:
+        """``(size, size)`` float map -> ``(H, W)`` float at the image's size (bilinear)."""
+        plane = canvas_plane.float()
         if unpad:
             plane = plane[self.top : self.top + self.height, self.left : self.left + self.width]
-        resized = F.interpolate(plane[None, None], (self.image_height, self.image_width), mode="bilinear", align_corners=False)
-        return (resized[0, 0] >= 0.5).cpu().numpy()
+        return F.interpolate(plane[None, None], (self.image_height, self.image_width), mode="bilinear", align_corners=False)[0, 0]
+
+    def mask_to_image(self, canvas_mask: torch.Tensor, unpad: bool = True) -> np.ndarray:
+        """``(size, size)`` float mask -> ``(H, W)`` bool at the image's size (bilinear, threshold 0.5)."""
+        return (self.plane_to_image(canvas_mask, unpad) >= 0.5).cpu().numpy()

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from skimage.filters import threshold_otsu
 
 from iosm.refine.canvas import Letterbox
@@ -42,10 +41,7 @@ class PaintingEvidence:
 
     def score(self) -> np.ndarray:
         """(H, W) float32 object score at the image's size (bilinear from the canvas, padding removed)."""
-        box = self.letterbox
-        plane = self.canvas[box.top : box.top + box.height, box.left : box.left + box.width]
-        resized = F.interpolate(plane[None, None], (box.image_height, box.image_width), mode="bilinear", align_corners=False)
-        return resized[0, 0].cpu().numpy()
+        return self.letterbox.plane_to_image(self.canvas).cpu().numpy()
 
 
 class StageClock:
