@@ -1,7 +1,7 @@
 """Alpha-matte quality of the full pipeline (refined mask, then the matte stage) beside the classical one.
 
     python -m benchmarks.alpha_quality --data DIR [--half tune|report] [--mtm-ckpt CKPT] \
-        [--limit N] [--tag TAG] [--out DIR] [--refined-cache DIR] [refine.py overrides]
+        [--limit N] [--tag TAG] [--out DIR] [--refined-cache DIR] [--decompose] [refine.py overrides]
 
 Rows, all from the same rough mask (DIR/init): the rough mask as alpha; GrabCut then closed-form in
 a band around GrabCut's boundary (the classical pipeline, the floor); the IOSM pipeline, the refined
@@ -10,7 +10,10 @@ mask (refine.py's CPU default, run here once per image with its evidence) then `
 mask with closed-form in a fixed band (2% of the long side: what the evidence adds); with
 ``--mtm-ckpt`` the refined mask then ``matte=mtm`` with that checkpoint (a guided MTM corrects the
 classical matte); and closed-form from the dataset's own trimap, the ceiling (a hand-made input the
-others do not get).
+others do not get). With ``--decompose``, two oracle rows split the pipeline's gap to the ceiling into
+its two causes: the default matte's labels with its band widened by the dataset trimap's unknown
+region (what a perfect band would give), and the default matte's band with the labels outside it
+taken from the ground truth (what a perfect mask would give).
 
 The summary gives, per metric, the share of the gap between GrabCut then closed-form and the ceiling
 that the pipeline closes (the issue's goal: at least half, on each of SAD, MSE, Grad, Conn, whole and
@@ -33,6 +36,7 @@ from benchmarks.common import (Sample, add_common_arguments, bar_plot, build_ref
 from iosm.baselines import closed_form_alpha, grabcut_closed_form_alpha, trimap_from_mask
 from iosm.matting import build_matte
 from iosm.matting.evidence import refine_evidence
+from iosm.matting.solvers import solve_alpha
 from iosm.metrics import matting_metrics
 
 WHOLE = ["sad", "mse", "grad", "conn"]
@@ -42,6 +46,8 @@ FLOOR = "GrabCut -> closed-form"
 CEILING = "closed-form (dataset trimap; ceiling, not trimap-free)"
 PIPELINE = "IOSM: refined mask -> matte=classical (default)"
 GUIDED = "IOSM: refined mask -> matte=mtm (--mtm-ckpt)"
+ORACLE_BAND = "oracle band: refined mask, closed-form in the matte's band + the dataset's unknown region"
+ORACLE_LABELS = "oracle labels: closed-form in the matte's band, labels outside it from the ground truth"
 
 
 def score_alpha(alpha: np.ndarray, sample: Sample) -> dict[str, float]:
@@ -61,7 +67,28 @@ def matte_cfg(overrides: list[str]):
         return compose("refine", overrides).matte
 
 
-def methods_for(refined: dict, has_trimaps: bool, checkpoint: Path | None, overrides: list[str]) -> dict:
+def oracle_methods(classical, refined: dict, has_trimaps: bool) -> dict:
+    """The ``--decompose`` rows: the default matte's final band with the dataset's unknown region
+    added (its own labels outside), and with the ground truth's labels outside it."""
+
+    def band(sample: Sample) -> np.ndarray:
+        return classical.solve(sample.image, *refined[sample.name])[1] == 0.5
+
+    def oracle_band(sample: Sample) -> np.ndarray:
+        unknown = band(sample) | (sample.trimap == 0.5)
+        return solve_alpha(sample.image, np.where(unknown, 0.5, refined[sample.name][0]).astype(np.float32))
+
+    def oracle_labels(sample: Sample) -> np.ndarray:
+        return solve_alpha(sample.image, np.where(band(sample), 0.5, sample.alpha > 0.5).astype(np.float32))
+
+    methods = {ORACLE_LABELS: lambda s: (oracle_labels(s), {})}
+    if has_trimaps:
+        methods[ORACLE_BAND] = lambda s: (oracle_band(s), {})
+    return methods
+
+
+def methods_for(refined: dict, has_trimaps: bool, checkpoint: Path | None, overrides: list[str],
+                decompose: bool = False) -> dict:
     """{row label: method}; ``refined[name]`` holds (refined mask, evidence) made once per image."""
     classical = build_matte(matte_cfg(overrides))
     methods = {
@@ -74,6 +101,8 @@ def methods_for(refined: dict, has_trimaps: bool, checkpoint: Path | None, overr
     if checkpoint is not None:
         guided = build_matte(matte_cfg([*overrides, "matte=mtm", f"matte.ckpt_path={checkpoint}"]))
         methods[GUIDED] = lambda s: (guided.matte(s.image, *refined[s.name]).alpha, {})
+    if decompose:
+        methods.update(oracle_methods(classical, refined, has_trimaps))
     if has_trimaps:
         methods[CEILING] = lambda s: (closed_form_alpha(s.image, s.trimap), {})
     return methods
@@ -111,6 +140,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--refined-cache", type=Path, default=None,
                         help="keep each image's refined mask and evidence here (NAME.npz) and reuse them on a rerun "
                              "with the same data and overrides (the refiner is then not timed)")
+    parser.add_argument("--decompose", action="store_true",
+                        help="add the two oracle rows (a perfect band, perfect labels) that split the gap to the ceiling")
     parser.add_argument("overrides", nargs="*", help="refine.py overrides (refiner and matte) for the pipeline rows")
     args = parser.parse_args(argv)
 
@@ -135,7 +166,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if cached is not None:
             cached.parent.mkdir(parents=True, exist_ok=True)
             np.savez_compressed(cached, mask=refined[sample.name][0], evidence=refined[sample.name][1])
-    methods = methods_for(refined, has_trimaps, args.mtm_ckpt, args.overrides)
+    methods = methods_for(refined, has_trimaps, args.mtm_ckpt, args.overrides, args.decompose)
 
     outcomes = []
     for index, sample in enumerate(samples):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
 import pytest
 
 from benchmarks import alpha_quality, mask_quality
@@ -95,6 +96,41 @@ def test_alpha_quality_table_gap_and_wins(benchmarks, two_images, tmp_path, tiny
     assert "Gap closed by" in report and "wins" in report and "Failed method runs" in report
     failures = [r for r in read_csv(out / "alpha_quality_tiny.csv") if r["status"] == "error"]
     assert len(failures) == 1 and "boom" in failures[0]["error"]
+
+
+def test_alpha_quality_decompose_rows(benchmarks, two_images, tmp_path):
+    module = benchmarks["alpha_quality"]
+    rows = module.main(["--data", str(two_images), "--out", str(tmp_path / "out"), "--tag", "tiny", "--decompose",
+                        *TINY_REFINE])
+    by_method = {row["method"]: row for row in rows}
+    assert list(by_method)[-3:] == [module.ORACLE_LABELS, module.ORACLE_BAND, module.CEILING]
+    for label in (module.ORACLE_LABELS, module.ORACLE_BAND):
+        assert (by_method[label]["ok"], by_method[label]["failed"]) == (2, 0)
+
+
+def test_oracle_labels_fix_what_the_band_does_not_reach(benchmarks):
+    """A false blob far from the object's edge stays in the pipeline's alpha; the oracle-labels row
+    takes the labels outside the matte's band from the ground truth, so the blob is gone there,
+    while the oracle-band row keeps the refined mask's labels."""
+    from benchmarks.common import Sample
+
+    from iosm.matting import ClassicalMatte
+
+    module = benchmarks["alpha_quality"]
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:96, :96]
+    truth = ((yy - 48) ** 2 + (xx - 30) ** 2 < 15**2).astype(np.float32)
+    image = np.clip(0.2 + 0.6 * truth[..., None] + 0.02 * rng.standard_normal((96, 96, 3)), 0, 1).astype(np.float32)
+    refined = truth > 0.5
+    refined[40:56, 70:86] = True  # a false blob, its middle beyond the band
+    trimap = truth.copy()
+    trimap[np.abs(np.hypot(yy - 48, xx - 30) - 15) < 3] = 0.5  # the dataset's unknown ring on the true edge
+    sample = Sample("blob", image, truth, trimap, refined)
+    methods = module.oracle_methods(ClassicalMatte(), {"blob": (refined, None)}, has_trimaps=True)
+    labels_alpha, _ = methods[module.ORACLE_LABELS](sample)
+    band_alpha, _ = methods[module.ORACLE_BAND](sample)
+    assert labels_alpha[48, 78] == 0.0 and band_alpha[48, 78] == 1.0
+    assert np.abs(labels_alpha - truth).sum() < np.abs(band_alpha - truth).sum()
 
 
 def test_gap_closed_and_wins_arithmetic(benchmarks):

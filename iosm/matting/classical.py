@@ -59,16 +59,24 @@ class ClassicalMatte(Matte):
                            evidence_radius=self.evidence_radius * long_side,
                            evidence_threshold=self.evidence_threshold, max_fraction=self.max_band_fraction)
 
-    def _alpha(self, image: np.ndarray, mask: np.ndarray, evidence: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
+    def solve(self, image: np.ndarray, mask: np.ndarray,
+              evidence: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Alpha (H, W), the trimap it was solved in (the reopened band when reopened) and notes, for a
+        mask that is neither empty nor full (:meth:`matte` checks that); the trimap is what
+        ``benchmarks/alpha_quality.py --decompose`` swaps parts of for the ground truth's."""
         trimap, notes = self.trimap(mask, evidence)
         alpha, solve_notes = self._solve_band(image, trimap)
         if self.reopen_radius is not None:
             wider, wider_notes = reopen_band(trimap, mask, alpha, self.reopen_radius * max(mask.shape),
                                              self.reopen_tolerance, max_fraction=self.max_band_fraction)
             if wider is not trimap:
-                notes += wider_notes
-                alpha, solve_notes = self._solve_band(image, wider)
-        return alpha, notes + solve_notes
+                notes, trimap = notes + wider_notes, wider
+                alpha, solve_notes = self._solve_band(image, trimap)
+        return alpha, trimap, notes + solve_notes
+
+    def _alpha(self, image: np.ndarray, mask: np.ndarray, evidence: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
+        alpha, _, notes = self.solve(image, mask, evidence)
+        return alpha, notes
 
     def _solve_band(self, image: np.ndarray, trimap: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """Alpha (H, W) from solving the unknown band's bounding box; the definite pixels keep their label."""
