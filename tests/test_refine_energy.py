@@ -74,6 +74,26 @@ def test_colour_accuracy_decides_between_the_energy_and_the_loop():
     assert decision == "rough" and "rough mask" in reason and np.array_equal(mask, rough)
 
 
+@pytest.mark.parametrize("case", ["speck", "all but one column"])
+def test_a_side_too_small_for_a_colour_model_keeps_the_labels_so_far(case):
+    """A 2x2 object has no colour model to fit, and a cut that swallows the whole image leaves the
+    background none for the next round: both used to crash k-means / the mixture (seen with
+    energy.band=0.1 on a 256 px composite)."""
+    rng = np.random.default_rng(0)
+    image = 0.5 + 0.01 * rng.standard_normal((64, 64, 3))
+    rough = np.zeros((64, 64), bool)
+    if case == "speck":
+        rough[30:32, 30:32] = True
+    else:
+        rough[:, 1:] = True
+    mask, which, why = EnergyCut(iterations=3)(image, rough, None, None)
+    assert mask.shape == rough.shape and which == "energy" and why is None
+    if case == "speck":
+        assert np.array_equal(mask, rough)
+    else:
+        assert mask[4:-4, 4:-4].all()  # the sure object (the rough mask 3 px in) stays
+
+
 def test_energy_rejects_bad_settings():
     with pytest.raises(ValueError, match="energy.band"):
         EnergyCut(band=0.7)
@@ -138,3 +158,14 @@ def test_default_refiner_times_its_parts_and_faithful_keeps_the_original_steps(s
     faithful = _refiner("refiner.faithful=true")
     assert faithful.energy is None and faithful.polish is None and faithful.crf is not None
     assert "energy" not in faithful.refine(image, rough, seed=0).stage_seconds
+
+
+def test_default_refiner_survives_a_speck_and_a_near_full_rough_mask():
+    """Bad input that crashed the default refiner's energy step (k-means on no pixels)."""
+    rng = np.random.default_rng(0)
+    image = (0.5 + 0.01 * rng.standard_normal((SIZE // 2, SIZE // 2, 3))).clip(0, 1).astype(np.float32)
+    speck = np.pad(np.ones((2, 2), bool), SIZE // 4 - 1)
+    near_full = np.pad(np.ones((SIZE // 2, SIZE // 2 - 1), bool), ((0, 0), (1, 0)))
+    for rough in (speck, near_full):
+        result = _refiner().refine(image, rough, seed=0)
+        assert result.mask.shape == rough.shape and result.mask.dtype == bool

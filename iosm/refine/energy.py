@@ -36,6 +36,8 @@ from iosm.data.masks import morph_disc
 
 COMPONENTS = 5  # GrabCut's mixture size
 HARD = 1e9  # the cost of overruling a fixed label
+# k-means on 2k pixels leaves at least one of k clusters with the two members a covariance needs.
+MIN_MIXTURE_PIXELS = 2 * COMPONENTS
 
 
 def _fit_gmm(pixels: np.ndarray, rng: np.random.Generator, max_points: int = 20000):
@@ -142,7 +144,8 @@ class EnergyCut:
 
     def cut(self, image: np.ndarray, rough: np.ndarray, loop: np.ndarray | None,
             score: np.ndarray | None) -> tuple[np.ndarray, float]:
-        """The energy's minimum (H, W) bool and the colour accuracy of the first fit in [0, 1]."""
+        """The energy's minimum (H, W) bool and the colour accuracy of the first fit in [0, 1] (1.0,
+        and the rough mask back, when a side has too few pixels for a colour model)."""
         loop = rough if loop is None or not loop.any() or loop.all() else loop
         if not rough.any() or rough.all():
             return rough.copy(), 1.0
@@ -162,8 +165,12 @@ class EnergyCut:
         edges = _smoothness(colours[window], self.gamma)
         rng = np.random.default_rng(self.seed)
         labels, accuracy = rough.copy(), None
+        flat = colours.reshape(-1, 3)
         for _ in range(self.iterations):
-            flat = colours.reshape(-1, 3)
+            if min(labels.sum(), (~labels).sum()) < MIN_MIXTURE_PIXELS:
+                # One side is too small for a colour model (a speck of an object, or the last cut
+                # swallowed the image): keep the labels so far (the rough mask before any cut).
+                break
             fg_gmm, bg_gmm = _fit_gmm(flat[labels.ravel()], rng), _fit_gmm(flat[~labels.ravel()], rng)
             colour_fg, colour_bg = _neg_log_likelihood(pixels, fg_gmm), _neg_log_likelihood(pixels, bg_gmm)
             if accuracy is None:  # how well the rough mask's own colour models explain its band
@@ -184,4 +191,4 @@ class EnergyCut:
             labels = rough.copy()
             labels[window] = ~graph.get_grid_segments(nodes)
             labels = (labels & maybe) | sure_fg
-        return labels, accuracy
+        return labels, 1.0 if accuracy is None else accuracy
