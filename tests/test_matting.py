@@ -104,6 +104,18 @@ def test_a_band_over_the_whole_image_is_capped_and_said_so():
     assert any("capped" in note for note in notes)
 
 
+def test_a_speckled_mask_gives_its_own_labels_and_says_why():
+    """A checkerboard mask: every pixel touches the edge, so no band can be capped and, once both
+    definite regions are kept, none is left to solve (this crashed the solve's bounding box)."""
+    mask = (np.indices((32, 32)).sum(0) % 2).astype(bool)
+    trimap, notes = band_trimap(mask, radius=1, max_fraction=0.5)
+    assert any("no narrower band exists" in note for note in notes)
+    image = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
+    result = ClassicalMatte().matte(image, mask)
+    np.testing.assert_array_equal(result.alpha, mask.astype(np.float32))
+    assert any("no pixel was left to solve" in note for note in result.warnings)
+
+
 def test_a_band_that_swallows_a_thin_object_keeps_its_core():
     mask = np.zeros((40, 40), bool)
     mask[10:30, 19:22] = True  # 3 px wide

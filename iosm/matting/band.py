@@ -76,7 +76,9 @@ def _trimap(unknown: np.ndarray, mask: np.ndarray, distance: np.ndarray,
         fraction = unknown.mean()
         unknown &= distance <= limit
         notes.append(f"matte: the unknown band covered {fraction:.0%} of the image; capped to {unknown.mean():.0%} "
-                     f"(matte.max_band_fraction={max_fraction}), keeping the pixels within {limit:.1f} px of the mask's edge")
+                     f"(matte.max_band_fraction={max_fraction}), keeping the pixels within {limit:.1f} px of the mask's edge"
+                     + ("" if unknown.mean() <= max_fraction else
+                        "; no narrower band exists: that many pixels touch the mask's edge (a speckled mask)"))
     trimap = np.where(unknown, 0.5, mask.astype(np.float32)).astype(np.float32)
     for label, region in ((1.0, mask), (0.0, ~mask)):
         if not (trimap == label).any():  # a thin object (or background) entirely inside the band

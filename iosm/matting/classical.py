@@ -81,6 +81,8 @@ class ClassicalMatte(Matte):
     def _solve_band(self, image: np.ndarray, trimap: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """Alpha (H, W) from solving the unknown band's bounding box; the definite pixels keep their label."""
         rows, cols = np.nonzero(trimap == 0.5)
+        if not rows.size:  # a speckled mask: every pixel went back to a definite label
+            return trimap.copy(), ["matte: no pixel was left to solve; the alpha is the mask"]
         y0, y1 = max(0, rows.min() - BOX_MARGIN), min(trimap.shape[0], rows.max() + BOX_MARGIN + 1)
         x0, x1 = max(0, cols.min() - BOX_MARGIN), min(trimap.shape[1], cols.max() + BOX_MARGIN + 1)
         box_alpha, box_notes = self._solve(image[y0:y1, x0:x1], trimap[y0:y1, x0:x1])
