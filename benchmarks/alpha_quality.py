@@ -70,9 +70,12 @@ def matte_cfg(overrides: list[str]):
 def oracle_methods(classical, refined: dict, has_trimaps: bool) -> dict:
     """The ``--decompose`` rows: the default matte's final band with the dataset's unknown region
     added (its own labels outside), and with the ground truth's labels outside it."""
+    bands: dict[str, np.ndarray] = {}
 
-    def band(sample: Sample) -> np.ndarray:
-        return classical.solve(sample.image, *refined[sample.name])[1] == 0.5
+    def band(sample: Sample) -> np.ndarray:  # solved once per image for both rows
+        if sample.name not in bands:
+            bands[sample.name] = classical.solve(sample.image, *refined[sample.name])[1] == 0.5
+        return bands[sample.name]
 
     def oracle_band(sample: Sample) -> np.ndarray:
         unknown = band(sample) | (sample.trimap == 0.5)
