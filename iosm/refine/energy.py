@@ -97,9 +97,10 @@ class EnergyCut:
     deadzone, clip: scores within +-deadzone count as no evidence (the rest shrinks by it), magnitudes
     are capped at clip; band: half-width of the re-decided zone around the rough mask's boundary, a
     fraction of the image's long side; gamma: the smoothness weight (GrabCut's is 50; 25 gave better
-    TUNE masks and alphas); iterations: colour-model fits, each followed by a cut; prior: nats towards the loop's label where it changed the rough mask
-    beyond the band; min_colour_accuracy, min_agreement: the decision rule of the module docstring
-    (0 and 0: always the colour cut); the defaults are conf/refiner/iosm.yaml's; seed: the k-means start of the colour models.
+    TUNE masks and alphas); iterations: colour-model fits, each followed by a cut; prior: nats
+    towards the loop's label where it changed the rough mask beyond the band; min_colour_accuracy,
+    min_agreement: the decision rule of the module docstring (0 and 0: always the colour cut); seed:
+    the k-means start of the colour models. The defaults are conf/refiner/iosm.yaml's.
     """
 
     def __init__(self, *, weight: float = 1.0, deadzone: float = 1.0, clip: float = 3.0, band: float = 0.05,
@@ -144,8 +145,9 @@ class EnergyCut:
 
     def cut(self, image: np.ndarray, rough: np.ndarray, loop: np.ndarray | None,
             score: np.ndarray | None) -> tuple[np.ndarray, float]:
-        """The energy's minimum (H, W) bool and the colour accuracy of the first fit in [0, 1] (1.0,
-        and the rough mask back, when a side has too few pixels for a colour model)."""
+        """The energy's minimum (H, W) bool and the colour accuracy of the first fit in [0, 1]; when a
+        side has too few pixels for a colour model the labels so far come back (the rough mask, with
+        accuracy 1.0, if that happens before the first fit)."""
         loop = rough if loop is None or not loop.any() or loop.all() else loop
         if not rough.any() or rough.all():
             return rough.copy(), 1.0
