@@ -58,6 +58,18 @@ def test_a_cache_made_with_another_prior_matte_is_refused(composites, synthetic_
         composite_records(root, synthetic_root, n=4, size=48, seed=0, names=NAMES)
 
 
+def test_drawn_fraction_mixes_in_the_synthetic_generator(synthetic_root, tmp_path):
+    records = composite_records(tmp_path / "c", synthetic_root, n=6, size=48, seed=0, names=NAMES, drawn_fraction=0.5)
+    drawn = [record for record in records if record.meta["category"] == "drawn"]
+    assert 0 < len(drawn) < len(records)  # both kinds, from the per-composite draw
+    assert all(record.meta["type"] in ("SO", "STM", "NS") for record in drawn)
+    assert all((tmp_path / "c" / "prior" / f"{record.name}.png").is_file() for record in records)
+    with pytest.raises(ValueError, match="other settings"):
+        composite_records(tmp_path / "c", synthetic_root, n=6, size=48, seed=0, names=NAMES, drawn_fraction=0.25)
+    with pytest.raises(ValueError, match=r"data.layout.drawn_fraction=1.5: expected a share in \[0, 1\]"):
+        composite_records(tmp_path / "d", synthetic_root, n=6, size=48, seed=0, names=NAMES, drawn_fraction=1.5)
+
+
 def test_an_unknown_photograph_is_named(synthetic_root, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"no photograph with a measured alpha named \['GT99'\]"):
         composite_records(tmp_path / "c", synthetic_root, n=2, size=48, seed=0, names=("GT99",))

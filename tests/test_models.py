@@ -70,6 +70,26 @@ def test_spec_rebuilds_the_same_network():
         torch.testing.assert_close(rebuilt.eval()(image, mask), net(image, mask))
 
 
+def test_group_norm_leaves_no_running_statistics_and_round_trips_through_the_spec():
+    net = tiny_net(**IMPROVED, norm="group")
+    assert not any(isinstance(module, torch.nn.BatchNorm2d) for module in net.modules())
+    image, _, mask = disc_batch(2)
+    net.train()(image, mask)  # a training forward pass: batch norm would move its statistics here
+    with torch.no_grad():
+        torch.testing.assert_close(net.eval()(image, mask), mask)  # still the untrained residual's answer
+        rebuilt = MTMNet.from_spec(net.spec)
+        rebuilt.load_state_dict(net.state_dict())
+        torch.testing.assert_close(rebuilt.eval()(image, mask), net(image, mask))
+
+
+def test_group_norm_refuses_a_pretrained_encoder(tmp_path):
+    ResNetBackbone(ResNetConfig(**TINY_ENCODER, out_features=STAGES)).save_pretrained(tmp_path / "resnet")
+    with pytest.raises(ValueError, match="model.net.norm=group.*pretrained statistics"):
+        MTMNet(encoder=build_resnet_encoder(pretrained=str(tmp_path / "resnet")), norm="group", **TINY_NET)
+    with pytest.raises(ValueError, match="model.net.norm='layer'"):
+        tiny_net(norm="layer")
+
+
 def test_overfitting_four_images_reduces_the_loss():
     net = tiny_net(**IMPROVED).train()
     loss_fn = MattingLoss()

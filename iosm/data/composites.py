@@ -6,7 +6,11 @@ its measured alpha and its foreground colours (pymatting's ``estimate_foreground
 alpha, so the old background does not travel with the hair). Every composite then takes one
 foreground, flips it at random, scales it (its long side 1-2.5x the crop), jitters its colours, and
 lays it on a crop of a photograph or tinted texture that scikit-image ships; the square crop is
-centred on a soft (0 < alpha < 1) pixel most of the time, so most crops hold hair or fur.
+centred on a soft (0 < alpha < 1) pixel most of the time, so most crops hold hair or fur. A share
+``drawn_fraction`` of the composites is instead drawn by the synthetic generator
+(:func:`iosm.data.synthetic.make_sample`, seed ``DRAWN_SEED_OFFSET + seed``: disjoint from the seeds of
+``data=synthetic`` and of the held-out synthetic set), so that a network trained here also sees the
+drawn strands and photographed foregrounds of that domain.
 
 Written in the AIM-500 layout (``original/``, ``mask/`` = alpha, ``trimap/``) plus ``init/`` (a rough
 mask: the alpha perturbed like a refined mask) and ``prior/``: the weight-free matte's alpha from
@@ -28,14 +32,15 @@ from iosm.data.io import atomic_write_text, read_alpha, read_image, to_uint8, wr
 from iosm.data.layouts import MattingRecord, aim500_records
 from iosm.data.masks import perturb_mask
 from iosm.data.realdata_split import TUNE
-from iosm.data.synthetic import PHOTOS, TEXTURES, _crop, ensure_generated, make_trimap
+from iosm.data.synthetic import PHOTOS, TEXTURES, _crop, ensure_generated, make_sample, make_trimap
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: a drawn_fraction draw per composite
 SCALE_RANGE = (1.0, 2.5)     # the foreground's long side, in crop sides
 SOFT_CENTRE_PROBABILITY = 0.8  # crops centred on a soft alpha pixel (else anywhere on the object's box)
 # Rough masks like the refiner's output (IoU ~0.95), not like a segmenter's (severity 1, IoU ~0.86).
 INIT_SEVERITY = 0.4
 EVIDENCE_GRID = 6  # blobs of the stand-in evidence: about a sixth of the crop across
+DRAWN_SEED_OFFSET = 1000
 
 
 def load_foregrounds(realdata_dir: str | os.PathLike, names: tuple[str, ...]) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -86,8 +91,9 @@ def random_evidence(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def generate_composites(out: str | os.PathLike, realdata_dir: str | os.PathLike, names: tuple[str, ...],
-                        n: int, size: int, seed: int) -> Path:
-    """Write ``n`` composites of ``size`` px from the photographs ``names`` into ``out`` (see the module)."""
+                        n: int, size: int, seed: int, drawn_fraction: float = 0.0) -> Path:
+    """Write ``n`` composites of ``size`` px from the photographs ``names`` (and, a share
+    ``drawn_fraction``, from the synthetic generator) into ``out`` (see the module)."""
     from iosm.matting import ClassicalMatte
 
     out = Path(out)
@@ -96,36 +102,43 @@ def generate_composites(out: str | os.PathLike, realdata_dir: str | os.PathLike,
     categories = {}
     for index in range(n):
         rng = np.random.default_rng([seed, index])
-        source, foreground, alpha = foregrounds[index % len(foregrounds)]
-        image, alpha = make_composite(rng, foreground, alpha, size)
-        init = perturb_mask(alpha, rng, INIT_SEVERITY, leak_probability=0.2, hole_probability=0.2)
         name = f"comp_{index:04d}"
+        if rng.random() < drawn_fraction:
+            drawn = make_sample(DRAWN_SEED_OFFSET + seed, index, size)
+            image, alpha = drawn["image"].astype(np.float32), drawn["alpha"].astype(np.float32)
+            categories[name] = {"category": "drawn", "type": drawn["type"]}
+        else:
+            source, foreground, alpha = foregrounds[index % len(foregrounds)]
+            image, alpha = make_composite(rng, foreground, alpha, size)
+            categories[name] = {"category": source, "type": "real_foreground"}
+        init = perturb_mask(alpha, rng, INIT_SEVERITY, leak_probability=0.2, hole_probability=0.2)
         write_image(out / "original" / f"{name}.png", image)
         write_image(out / "mask" / f"{name}.png", alpha)
         write_image(out / "trimap" / f"{name}.png", to_uint8(make_trimap(alpha)))
         write_image(out / "init" / f"{name}.png", init)
         write_image(out / "prior" / f"{name}.png", prior_matte.matte(image, init, random_evidence(rng, size)).alpha)
-        categories[name] = {"category": source, "type": "real_foreground"}
     atomic_write_text(out / "aim_category_type.json", json.dumps(categories, indent=1))
-    atomic_write_text(out / "composites.json", json.dumps(_stamp(names, n, size, seed)))
+    atomic_write_text(out / "composites.json", json.dumps(_stamp(names, n, size, seed, drawn_fraction)))
     return out
 
 
-def _stamp(names: tuple[str, ...], n: int, size: int, seed: int) -> dict:
+def _stamp(names: tuple[str, ...], n: int, size: int, seed: int, drawn_fraction: float) -> dict:
     """The settings the output is a function of, the prior matte's included: a cache made with another
     matte is refused by name instead of feeding a guided MTM a prior it will not see at run time."""
     from iosm.matting import ClassicalMatte
 
-    return {"names": list(names), "n": n, "size": size, "seed": seed, "version": GENERATOR_VERSION,
-            "prior_matte": vars(ClassicalMatte())}
+    return {"names": list(names), "n": n, "size": size, "seed": seed, "drawn_fraction": drawn_fraction,
+            "version": GENERATOR_VERSION, "prior_matte": vars(ClassicalMatte())}
 
 
 def composite_records(root: str | os.PathLike, realdata_dir: str | os.PathLike, n: int, size: int, seed: int,
-                      names: list[str] | tuple[str, ...] = TUNE) -> list[MattingRecord]:
+                      names: list[str] | tuple[str, ...] = TUNE, drawn_fraction: float = 0.0) -> list[MattingRecord]:
     """The layout behind ``data=composites``: generate into ``root`` on first use, then read it as AIM-500."""
-    names = tuple(names)
+    names, drawn_fraction = tuple(names), float(drawn_fraction)
     if n < 1 or size < 32:
         raise ValueError(f"data.layout: need n >= 1 and size >= 32, got n={n}, size={size}")
-    ensure_generated(root, "composites", _stamp(names, n, size, seed),
-                     lambda staging: generate_composites(staging, realdata_dir, names, n, size, seed))
+    if not 0.0 <= drawn_fraction <= 1.0:
+        raise ValueError(f"data.layout.drawn_fraction={drawn_fraction}: expected a share in [0, 1]")
+    ensure_generated(root, "composites", _stamp(names, n, size, seed, drawn_fraction),
+                     lambda staging: generate_composites(staging, realdata_dir, names, n, size, seed, drawn_fraction))
     return aim500_records(root)
