@@ -69,6 +69,30 @@ def test_training_writes_checkpoints_results_and_logs(trained_run):
     assert list((output_dir / "panels").glob("val_epoch*.png"))
 
 
+def test_validation_scores_the_input_mask_and_the_worst_ratio_to_it(trained_run):
+    output_dir, _ = trained_run
+    logged = pd.read_csv(output_dir / "csv" / "metrics.csv")
+    validated = logged.dropna(subset=["val/worst_ratio_to_mask"])
+    assert len(validated) >= 1
+    for _, row in validated.iterrows():
+        expected = max(row[f"val/{key}"] / row[f"val_mask/{key}"] for key in ("sad", "mse", "conn"))
+        assert row["val/worst_ratio_to_mask"] == pytest.approx(expected, rel=1e-5)
+    results = json.loads((output_dir / "results.json").read_text())
+    assert results["test/worst_ratio_to_mask"] == pytest.approx(
+        max(results[f"test/{key}"] / results[f"test_mask/{key}"] for key in ("sad", "mse", "conn")), rel=1e-5)
+
+
+def test_a_recipe_can_select_the_checkpoint_by_another_metric(compose_cfg, tmp_path):
+    cfg = compose_cfg("train", [*TINY, "trainer.max_epochs=2", "test_after_fit=false",
+                                "callbacks.model_checkpoint.monitor=val/worst_ratio_to_mask"])
+    monitored = run(cfg)
+    results = json.loads((tmp_path / "output" / "results.json").read_text())
+    assert "best_val/sad" not in results  # the key names what was monitored
+    assert monitored == pytest.approx(results["best_val/worst_ratio_to_mask"])
+    logged = pd.read_csv(tmp_path / "output" / "csv" / "metrics.csv")["val/worst_ratio_to_mask"].dropna()
+    assert monitored == pytest.approx(logged.min())
+
+
 def test_resume_from_last_continues_the_run(trained_run, tmp_path, compose_cfg):
     output_dir, _ = trained_run
     resumed_dir = tmp_path / "resumed"

@@ -4,8 +4,9 @@
 writes into RUN (a sweep job: its numbered sub-folder):
 
     config.yaml                the resolved config of this run
-    checkpoints/last.ckpt      plus the best by val/sad (``ckpt_path=last`` resumes from last.ckpt)
-    results.json               flat: test/* metrics of the best checkpoint, best val/sad, train seconds
+    checkpoints/last.ckpt      plus the best by the monitored metric (callbacks.model_checkpoint.monitor,
+                               val/sad unless a recipe says otherwise; ``ckpt_path=last`` resumes from last.ckpt)
+    results.json               flat: test/* metrics of the best checkpoint, best_<monitor>, train seconds
     csv/ (or the chosen logger's files), panels/
 """
 
@@ -26,7 +27,7 @@ from iosm.data.io import atomic_write_text
 from iosm.jobs.common import build_callbacks, start_job
 from iosm.loggers import build_loggers, finalize_loggers
 
-MONITOR = "val/sad"
+DEFAULT_MONITOR = "val/sad"
 
 
 def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
@@ -43,7 +44,8 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
 
 
 def run(cfg: DictConfig) -> float | None:
-    """Fit, test the best checkpoint, and return the best ``val/sad`` (for sweepers; None if never validated)."""
+    """Fit, test the best checkpoint, and return the best monitored value (``val/sad`` unless
+    ``callbacks.model_checkpoint.monitor`` says otherwise; for sweepers; None if never validated)."""
     output_dir = start_job(cfg)
     L.seed_everything(cfg.seed, workers=True)
     if is_global_zero():
@@ -61,12 +63,13 @@ def run(cfg: DictConfig) -> float | None:
     results: dict[str, Any] = {"train_seconds": round(train_seconds, 2), "global_step": trainer.global_step,
                                "epochs": trainer.current_epoch}
     checkpoint = trainer.checkpoint_callback
+    monitor = (checkpoint.monitor if checkpoint is not None else None) or DEFAULT_MONITOR
     best_score = None
     if checkpoint is not None and checkpoint.best_model_score is not None:
         best_score = float(checkpoint.best_model_score)
-        results.update({f"best_{MONITOR}": best_score, "best_checkpoint": checkpoint.best_model_path})
-    if best_score is None and MONITOR in trainer.callback_metrics:  # e.g. fast_dev_run: the last validation
-        best_score = float(trainer.callback_metrics[MONITOR])
+        results.update({f"best_{monitor}": best_score, "best_checkpoint": checkpoint.best_model_path})
+    if best_score is None and monitor in trainer.callback_metrics:  # e.g. fast_dev_run: the last validation
+        best_score = float(trainer.callback_metrics[monitor])
     if cfg.test_after_fit:
         # fast_dev_run writes no checkpoint: then the weights in memory are tested.
         test_ckpt = "best" if checkpoint is not None and checkpoint.best_model_path else None

@@ -5,8 +5,11 @@ Batches are the matting datasets' samples collated (see iosm.data): ``image`` (B
 ``orig_size`` (B, 2) [H, W] and ``name``. Validation and test score every image at its original
 size (padded predictions are cropped back) with the standard metrics and log their means as
 ``val/sad``, ``val/mse``, ``val/grad``, ``val/conn`` (+ ``*_unknown`` when trimaps exist), and
-``test/...`` likewise. The test loop also scores the input mask itself as the alpha
-(``test_mask/sad``, ...): the baseline a matting network has to beat.
+``test/...`` likewise. Both loops also score the input mask itself as the alpha (``val_mask/sad``,
+``test_mask/sad``, ...): the baseline a matting network has to beat (for a guided MTM, the classical
+alpha it corrects), and log ``val/worst_ratio_to_mask`` (``test/...``): the largest of the network's
+SAD, MSE and Conn each divided by its input's. Below 1 the network beats its input on all three, which
+is what a guided MTM is for; a recipe can select its checkpoint by it.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from iosm.models.losses import MattingLoss
 from iosm.models.mtm import MTMNet
 
 SPEC_KEY = "mtm_spec"
+RATIO_METRICS = ("sad", "mse", "conn")  # the errors a network must lower against its input (issue 11's target)
+RATIO_EPS = 1e-12  # a perfect input and a perfect network: ratio 1, not 0 / 0
 
 
 class MTMModule(L.LightningModule):
@@ -51,7 +56,7 @@ class MTMModule(L.LightningModule):
         self.compile_net = compile
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.metrics = torch.nn.ModuleDict(
-            {"val": MattingMetrics(), "test": MattingMetrics(), "test_mask": MattingMetrics()}
+            {stage: MattingMetrics() for stage in ("val", "val_mask", "test", "test_mask")}
         )
 
     def setup(self, stage: str) -> None:
@@ -76,8 +81,7 @@ class MTMModule(L.LightningModule):
                      batch_size=batch_size, sync_dist=not on_step)
         if stage != "train":
             self._update_metrics(self.metrics[stage], alpha_pred, batch)
-        if stage == "test":
-            self._update_metrics(self.metrics["test_mask"], batch["mask"], batch)
+            self._update_metrics(self.metrics[f"{stage}_mask"], batch["mask"], batch)
         return {"loss": loss, "alpha_pred": alpha_pred.detach()}
 
     @staticmethod
@@ -91,17 +95,20 @@ class MTMModule(L.LightningModule):
             )
 
     def _log_metrics(self, stage: str) -> None:
-        scores = self.metrics[stage].compute()  # synchronised across processes by torchmetrics
-        scores.pop("n")
-        self.log_dict({f"{stage}/{name}": value.float() for name, value in scores.items()})
-        self.metrics[stage].reset()
+        """Log ``STAGE/*`` and ``STAGE_mask/*`` and the ratio of the two (see the module docstring)."""
+        scores, mask_scores = (self.metrics[name].compute() for name in (stage, f"{stage}_mask"))  # synced
+        for name, values in ((stage, scores), (f"{stage}_mask", mask_scores)):
+            self.log_dict({f"{name}/{key}": value.float() for key, value in values.items() if key != "n"})
+            self.metrics[name].reset()
+        if all(key in scores and key in mask_scores for key in RATIO_METRICS):  # not when no image was scored
+            ratios = [(scores[key] + RATIO_EPS) / (mask_scores[key] + RATIO_EPS) for key in RATIO_METRICS]
+            self.log(f"{stage}/worst_ratio_to_mask", torch.stack(ratios).max().float())
 
     def on_validation_epoch_end(self) -> None:
         self._log_metrics("val")
 
     def on_test_epoch_end(self) -> None:
         self._log_metrics("test")
-        self._log_metrics("test_mask")
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, Any]:
         return self._step(batch, "train")
