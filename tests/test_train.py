@@ -93,6 +93,17 @@ def test_a_recipe_can_select_the_checkpoint_by_another_metric(compose_cfg, tmp_p
     assert monitored == pytest.approx(logged.min())
 
 
+def test_last_checkpoint_is_the_last_epoch_when_the_best_was_earlier(compose_cfg, tmp_path):
+    # Monitoring the step (mode min) makes the first validation the best and no later one improve.
+    cfg = compose_cfg("train", [*TINY, "trainer.max_epochs=3", "test_after_fit=false",
+                                "callbacks.model_checkpoint.monitor=step", "callbacks.model_checkpoint.filename=best"])
+    run(cfg)
+    folder = tmp_path / "output" / "checkpoints"
+    assert sorted(path.name for path in folder.iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert torch.load(folder / "best.ckpt", weights_only=True)["global_step"] == 2
+    assert torch.load(folder / "last.ckpt", weights_only=True)["global_step"] == 6
+
+
 def test_resume_from_last_continues_the_run(trained_run, tmp_path, compose_cfg):
     output_dir, _ = trained_run
     resumed_dir = tmp_path / "resumed"
