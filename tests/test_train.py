@@ -104,6 +104,23 @@ def test_last_checkpoint_is_the_last_epoch_when_the_best_was_earlier(compose_cfg
     assert torch.load(folder / "last.ckpt", weights_only=True)["global_step"] == 6
 
 
+def test_weight_averaging_checkpoints_and_tests_the_averaged_weights(compose_cfg, tmp_path):
+    cfg = compose_cfg("train", [*TINY, "trainer.max_epochs=2", "callbacks.model_checkpoint.filename=best",
+                                "+callbacks.ema._target_=lightning.pytorch.callbacks.EMAWeightAveraging",
+                                "+callbacks.ema.decay=0.5"])
+    run(cfg)
+    results = json.loads((tmp_path / "output" / "results.json").read_text())
+    checkpoint = torch.load(tmp_path / "output" / "checkpoints" / "best.ckpt", weights_only=True)
+    averaged, raw = checkpoint["state_dict"], checkpoint["current_model_state"]
+    assert any(not torch.equal(averaged[key], raw[key]) for key in averaged)
+    # The test loop scores what inference loads: the averaged weights of the checkpoint's state_dict.
+    model = instantiate(cfg.model.module)
+    model.load_state_dict(averaged)
+    tester = instantiate(cfg.trainer, logger=False, enable_checkpointing=False)
+    scored = tester.test(model, datamodule=instantiate(cfg.data))[0]
+    assert results["test/sad"] == pytest.approx(scored["test/sad"], rel=1e-5)
+
+
 def test_resume_from_last_continues_the_run(trained_run, tmp_path, compose_cfg):
     output_dir, _ = trained_run
     resumed_dir = tmp_path / "resumed"

@@ -20,6 +20,7 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import WeightAveraging
 from omegaconf import DictConfig, OmegaConf
 
 from iosm.config import is_global_zero
@@ -73,6 +74,9 @@ def run(cfg: DictConfig) -> float | None:
     if cfg.test_after_fit:
         # fast_dev_run writes no checkpoint: then the weights in memory are tested.
         test_ckpt = "best" if checkpoint is not None and checkpoint.best_model_path else None
+        # A weight-averaging callback (callbacks.ema) would load the checkpoint's raw weights for the test;
+        # its state_dict holds the averaged ones, which validation chose and inference loads: test those.
+        trainer.callbacks = [callback for callback in trainer.callbacks if not isinstance(callback, WeightAveraging)]
         for name, value in trainer.test(model, datamodule=datamodule, ckpt_path=test_ckpt)[0].items():
             results[name] = float(value)
     finalize_loggers(trainer.loggers)  # finishes a wandb run, so the next job of a sweep starts its own
