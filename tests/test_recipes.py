@@ -11,6 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import MissingConfigException
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from iosm.config import CONF_DIR, EXPERIMENTS_DIR
@@ -70,8 +71,14 @@ def test_recipe_composes_with_only_existing_keys(composed, recipe, job):
     reference = composed(job, [f"{'+' if group in added else ''}{group}={choice}" for group, choice in choices.items()])
     body = OmegaConf.load(EXPERIMENTS_DIR / f"{recipe}.yaml")
     body.pop("defaults", None)
+    # A callback the recipe adds (a new entry of callbacks: with a _target_, which the job instantiates)
+    # must name a class that exists; its own keys are that class's arguments.
+    added_callbacks = {name for name, node in (body.get("callbacks") or {}).items()
+                       if name not in reference.callbacks and isinstance(node, DictConfig) and "_target_" in node}
+    for name in added_callbacks:
+        get_class(body.callbacks[name]._target_)
     for key in _leaf_keys(body):
-        if not key.startswith(OWN_KEYS):
+        if not key.startswith((*OWN_KEYS, *(f"callbacks.{name}." for name in added_callbacks))):
             assert _has_key(reference, key), \
                 f"experiments/{recipe}.yaml sets {key}, which {job}.yaml with {choices} does not have"
     # A sweep recipe sweeps keys that exist as well.
