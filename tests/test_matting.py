@@ -14,7 +14,7 @@ from iosm.data.synthetic import make_sample
 from iosm.matting import ClassicalMatte, build_matte
 from iosm.matting.band import band_trimap, boundary_distance, reopen_band
 from iosm.matting.evidence import refine_evidence
-from iosm.matting.mtm import MTMMatte
+from iosm.matting.mtm import MTMMatte, keep_certain_prior
 from iosm.matting.solvers import TrimapFallbackWarning, solve_alpha
 from iosm.metrics import matting_metrics
 
@@ -229,3 +229,19 @@ def test_evaluate_runs_the_classical_matte_over_a_dataset(synthetic_root, tmp_pa
     mask_sad = run(compose_cfg("evaluate", [f"pred_dir={tmp_path / 'matte' / 'masks'}", f"gt_dir={synthetic_root}/mask",
                                             f"output_dir={tmp_path / 'masks'}"]))
     assert matte_sad < mask_sad
+
+
+def test_guided_matte_drops_faint_corrections_only_where_the_prior_is_certain():
+    prior = np.array([[0.0, 0.0, 1.0, 1.0, 0.5, 0.5]], np.float32)
+    alpha = np.array([[0.02, 0.30, 0.98, 0.60, 0.51, 0.90]], np.float32)
+    kept = keep_certain_prior(prior, alpha, 0.03)
+    # faint leaks on certain pixels go; a real correction there (a mask error) and any band pixel stay
+    np.testing.assert_array_equal(kept, np.array([[0.0, 0.30, 1.0, 0.60, 0.51, 0.90]], np.float32))
+    assert kept.dtype == np.float32
+    np.testing.assert_array_equal(keep_certain_prior(prior, alpha, 0.0), alpha)
+
+
+def test_mtm_matte_rejects_a_min_correction_outside_0_1(tiny_mtm_checkpoint, compose_cfg):
+    cfg = compose_cfg("refine", ["matte=mtm", f"matte.ckpt_path={tiny_mtm_checkpoint}", "matte.min_correction=1.5"])
+    with pytest.raises(ValueError, match=r"matte.min_correction=1.5: expected a value in \[0, 1\)"):
+        build_matte(cfg.matte)

@@ -4,6 +4,11 @@ A plain MTM (``model=mtm*``) takes the binary mask; a guided one (``model=mtm_gu
 classical matte's alpha and predicts a correction to it, so it runs ``prior`` first. Which one a
 checkpoint holds is read from the file (its network spec), and ``kind`` can demand one, so that a
 checkpoint of the wrong model kind fails when the job starts, naming the file.
+
+A guided network trained for minutes also leaves faint corrections (a few hundredths) over the large
+areas where its prior is certain (alpha exactly 0 or 1, outside the band): summed over those areas
+they cost far more SAD than they save MSE. ``min_correction`` drops corrections smaller than it there
+(benchmarks/results/alpha_quality.md, section 9).
 """
 
 from __future__ import annotations
@@ -27,12 +32,16 @@ def checkpoint_kind(net) -> str:
 class MTMMatte(Matte):
     """ckpt_path: a train.py checkpoint; kind: the model kind it must hold (``mtm``, ``mtm_guided``,
     or None for either); prior: the weight-free matte a guided network corrects (needed then);
-    device, max_side: as :class:`iosm.models.inference.MattingPredictor`."""
+    device, max_side: as :class:`iosm.models.inference.MattingPredictor`; min_correction: a guided
+    network's correction smaller than this is dropped where the prior is certain (0 = keep all)."""
 
     def __init__(self, *, ckpt_path: str, kind: str | None = None, prior: Matte | None = None,
-                 device: str | torch.device | None = None, max_side: int | None = 1024) -> None:
+                 device: str | torch.device | None = None, max_side: int | None = 1024,
+                 min_correction: float = 0.03) -> None:
         if kind is not None and kind not in KINDS:
             raise ValueError(f"matte.kind={kind!r}: expected one of {KINDS} or null (either)")
+        if not 0.0 <= min_correction < 1.0:
+            raise ValueError(f"matte.min_correction={min_correction}: expected a value in [0, 1)")
         try:
             net = load_mtm_checkpoint(ckpt_path)
         except (FileNotFoundError, ValueError) as error:  # the loader's message says what a checkpoint is
@@ -47,9 +56,18 @@ class MTMMatte(Matte):
         self.ckpt_path = Path(ckpt_path)
         self.prior = prior if self.kind == "mtm_guided" else None
         self.predictor = MattingPredictor(net, device=device or "cpu", max_side=max_side)
+        self.min_correction = min_correction
 
     def _alpha(self, image: np.ndarray, mask: np.ndarray, evidence: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
         if self.prior is None:
             return self.predictor.predict(image, mask), []
         prior = self.prior.matte(image, mask, evidence)
-        return self.predictor.predict(image, prior.alpha, soft=True), prior.warnings
+        alpha = self.predictor.predict(image, prior.alpha, soft=True)
+        return keep_certain_prior(prior.alpha, alpha, self.min_correction), prior.warnings
+
+
+def keep_certain_prior(prior: np.ndarray, alpha: np.ndarray, min_correction: float) -> np.ndarray:
+    """``alpha`` with the prior's value wherever the prior is certain (0 or 1) and ``alpha`` differs
+    from it by less than ``min_correction``; larger corrections there (a mask error) are kept."""
+    certain = (prior == 0.0) | (prior == 1.0)
+    return np.where(certain & (np.abs(alpha - prior) < min_correction), prior, alpha).astype(alpha.dtype)
