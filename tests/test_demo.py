@@ -45,3 +45,22 @@ def test_demo_runs_every_stage_and_its_iosm_row_beats_the_rough_mask(tmp_path, i
         assert len(list((demo / folder).glob("*.png"))) == HELD_OUT
     assert (demo / "evaluate" / "report.md").is_file() and (demo / "train" / "checkpoints" / "last.ckpt").is_file()
     assert re.search(r"\| IOSM: refined mask \+ classical matte \(default\) \| 12 \|", summary)  # the table as printed
+
+
+class _Trained(Exception):
+    """Stops the demo once its train config is known."""
+
+
+@pytest.mark.parametrize("train_minutes, cap", [(None, "00:00:08:00"), (3, "00:00:03:00")])
+def test_demo_trains_under_its_recipes_cap_unless_told_otherwise(monkeypatch, tmp_path, train_minutes, cap):
+    """`make demo` passes no --train-minutes: the recipe's cap (room for a slow machine to finish its
+    fixed epochs, so it reproduces the README's table) must not be cut by a default of the script."""
+    import iosm.demo
+
+    def stop(cfg):
+        raise _Trained(cfg.trainer.max_time, cfg.trainer.max_epochs)
+
+    monkeypatch.setattr(iosm.demo.train_job, "run", stop)
+    with pytest.raises(_Trained) as trained:
+        run_demo(tmp_path / "demo", train_minutes=train_minutes)
+    assert trained.value.args == (cap, 18)
