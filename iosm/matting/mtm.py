@@ -70,4 +70,4 @@ def keep_certain_prior(prior: np.ndarray, alpha: np.ndarray, min_correction: flo
     """``alpha`` with the prior's value wherever the prior is certain (0 or 1) and ``alpha`` differs
     from it by less than ``min_correction``; larger corrections there (a mask error) are kept."""
     certain = (prior == 0.0) | (prior == 1.0)
-    return np.where(certain & (np.abs(alpha - prior) < min_correction), prior, alpha).astype(alpha.dtype)
+    return np.where(certain & (np.abs(alpha - prior) < min_correction), prior, alpha).astype(alpha.dtype, copy=False)
