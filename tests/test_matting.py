@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import warnings
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -93,6 +94,57 @@ def test_reopening_recovers_an_edge_softer_than_the_band(soft_disc):
     once = ClassicalMatte(band_radius=0.02, reopen_radius=None).matte(image, mask).alpha
     reopened = ClassicalMatte(band_radius=0.02, reopen_radius=0.06).matte(image, mask).alpha
     assert sad(reopened, alpha) < 0.5 * sad(once, alpha)
+
+
+def _disc_with_lines(lines: list[tuple[int, int, int, int]], shade: float = 0.7, seed: int = 0):
+    """A 96 px red disc on a noisy blue background with 1 px lines of the disc's colour (x0, y0, x1, y1):
+    the image, the disc's mask and the lines' own pixels."""
+    rows, cols = np.mgrid[:96, :96]
+    disc = np.hypot(rows - 48, cols - 48) <= 20
+    canvas = np.zeros((96, 96), np.uint8)
+    for x0, y0, x1, y1 in lines:
+        cv2.line(canvas, (x0, y0), (x1, y1), 255, 1)
+    line = (canvas > 0) & ~disc
+    alpha = np.where(disc, 1.0, np.where(line, shade, 0.0)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    background = np.array([0.15, 0.3, 0.75]) + 0.03 * rng.standard_normal((96, 96, 3))
+    image = alpha[..., None] * np.array([0.9, 0.25, 0.2]) + (1.0 - alpha[..., None]) * background
+    return np.clip(image, 0.0, 1.0).astype(np.float32), disc, line
+
+
+def test_a_strand_past_the_band_is_unmixed_from_the_background_behind_it():
+    image, disc, strand = _disc_with_lines([(68, 48, 82, 44)])  # from the disc's edge 14 px outwards
+    without = ClassicalMatte(strand_reach=None).matte(image, disc).alpha
+    far = strand & (np.hypot(*(np.mgrid[:96, :96] - 48)) > 26)  # past the band of either matte
+    assert far.sum() >= 5 and without[far].max() < 0.05
+    found = ClassicalMatte().matte(image, disc).alpha
+    assert np.abs(found[far] - 0.7).mean() < 0.15
+    changed = np.abs(found - without) > 1e-6
+    assert not (changed & ~(cv2.dilate(strand.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)).any()
+
+
+@pytest.mark.parametrize("lines", [[(10, 10, 30, 20)], [(68, 48, 74, 48)]], ids=["detached", "short"])
+def test_lines_that_are_no_strands_are_left_alone(lines):
+    """A line that does not touch the object, and one that runs out less than strand_min_length px."""
+    image, disc, line = _disc_with_lines(lines)
+    with_search = ClassicalMatte().matte(image, disc).alpha
+    without = ClassicalMatte(strand_reach=None).matte(image, disc).alpha
+    np.testing.assert_array_equal(with_search, without)
+
+
+def test_object_coloured_blobs_are_no_strands():
+    image, disc, _ = _disc_with_lines([])
+    image[44:52, 70:82] = [0.9, 0.25, 0.2]  # an 8 px wide patch of the object's colour beside its edge
+    with_search = ClassicalMatte().matte(image, disc).alpha
+    without = ClassicalMatte(strand_reach=None).matte(image, disc).alpha
+    np.testing.assert_array_equal(with_search, without)
+
+
+@pytest.mark.parametrize("key, value", [("strand_window", 8), ("strand_window", 1), ("strand_min_length", -1),
+                                        ("strand_reach", 0.7)])
+def test_bad_strand_settings_name_the_key(key, value):
+    with pytest.raises(ValueError, match=f"matte.{key}={value}"):
+        ClassicalMatte(**{key: value})
 
 
 def test_a_band_over_the_whole_image_is_capped_and_said_so():

@@ -4,7 +4,8 @@ Why: minutes of CPU training cannot teach a network hair, but closed-form mattin
 from the image itself once it is told where to look. The band (:func:`iosm.matting.band.band_trimap`)
 is a strip along every edge, wide where the refiner was unsure; after a first solve it is widened
 (:func:`iosm.matting.band.reopen_band`) where the alpha at its wall shows the edge's transition going
-on beyond it, and the matte is solved again in the wider band. Memory: the solver runs on the
+on beyond it, and the matte is solved again in the wider band. Strands that run out past the band
+are then unmixed from the background behind them (:mod:`iosm.matting.strands`). Memory: the solver runs on the
 band's bounding box only, and an image whose long side exceeds ``max_side`` is solved downscaled and
 brought back with the fast guided filter (edges follow the full-resolution image); the definite
 regions keep their exact 0/1. The error the cap costs is measured in benchmarks/results/alpha_quality.md.
@@ -18,6 +19,7 @@ import numpy as np
 from iosm.matting.band import band_trimap, reopen_band
 from iosm.matting.base import Matte
 from iosm.matting.solvers import check_solver, solve_alpha
+from iosm.matting.strands import strand_alpha
 from iosm.models.upsample import guided_upsample
 
 # The solvers' local windows are 3x3: a box this much larger than the band sees every window
@@ -32,13 +34,17 @@ class ClassicalMatte(Matte):
     long side the band reaches, after the first solve, around wall pixels whose alpha is off their
     definite neighbour by more than ``reopen_tolerance`` (None: one solve); max_band_fraction: cap on
     the band's share of the image; max_side: the long side above which the solve is downscaled
-    (None: never)."""
+    (None: never); strand_reach: fraction of the long side beyond the mask's edge searched for strands
+    (None: no search), strand_window: the odd width (px) of the median that removes them to show the
+    background, strand_min_length: px a strand must run outwards (:func:`iosm.matting.strands.strand_alpha`)."""
 
     def __init__(self, *, solver: str = "cf", band_radius: float = 0.01, evidence_radius: float = 0.06,
                  evidence_threshold: float = 0.5, reopen_radius: float | None = 0.03, reopen_tolerance: float = 0.05,
-                 max_band_fraction: float = 0.5, max_side: int | None = 1024) -> None:
+                 max_band_fraction: float = 0.5, max_side: int | None = 1024, strand_reach: float | None = 0.15,
+                 strand_window: int = 9, strand_min_length: float = 10.0) -> None:
         self.solver = check_solver(solver)
-        radii = (("band_radius", band_radius), ("evidence_radius", evidence_radius), ("reopen_radius", reopen_radius))
+        radii = (("band_radius", band_radius), ("evidence_radius", evidence_radius), ("reopen_radius", reopen_radius),
+                 ("strand_reach", strand_reach))
         for key, value in radii:
             if value is not None and not 0.0 < value < 0.5:
                 raise ValueError(f"matte.{key}={value}: expected a fraction of the long side in (0, 0.5)")
@@ -48,9 +54,14 @@ class ClassicalMatte(Matte):
             raise ValueError(f"matte.max_band_fraction={max_band_fraction}: expected a fraction in (0, 1]")
         if max_side is not None and max_side < 32:
             raise ValueError(f"matte.max_side={max_side}: expected null or at least 32 px")
+        if strand_window < 3 or strand_window % 2 == 0:
+            raise ValueError(f"matte.strand_window={strand_window}: expected an odd width of at least 3 px")
+        if strand_min_length < 0:
+            raise ValueError(f"matte.strand_min_length={strand_min_length}: expected px >= 0")
         self.band_radius, self.evidence_radius = band_radius, evidence_radius
         self.reopen_radius, self.reopen_tolerance = reopen_radius, reopen_tolerance
         self.evidence_threshold, self.max_band_fraction, self.max_side = evidence_threshold, max_band_fraction, max_side
+        self.strand_reach, self.strand_window, self.strand_min_length = strand_reach, strand_window, strand_min_length
 
     def trimap(self, mask: np.ndarray, evidence: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
         """The trimap (H, W) {0, 0.5, 1} of the first solve, and its notes."""
@@ -72,6 +83,9 @@ class ClassicalMatte(Matte):
             if wider is not trimap:
                 notes, trimap = notes + wider_notes, wider
                 alpha, solve_notes = self._solve_band(image, trimap)
+        if self.strand_reach is not None:
+            alpha = strand_alpha(image, mask, alpha, trimap, reach=self.strand_reach * max(mask.shape),
+                                    window=self.strand_window, min_length=self.strand_min_length)
         return alpha, trimap, notes + solve_notes
 
     def _alpha(self, image: np.ndarray, mask: np.ndarray, evidence: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
