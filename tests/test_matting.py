@@ -115,9 +115,10 @@ def _disc_with_lines(lines: list[tuple[int, int, int, int]], shade: float = 0.7,
 def test_a_strand_past_the_band_is_unmixed_from_the_background_behind_it():
     image, disc, strand = _disc_with_lines([(68, 48, 82, 44)])  # from the disc's edge 14 px outwards
     without = ClassicalMatte(strand_reach=None).matte(image, disc).alpha
+    assert np.array_equal(ClassicalMatte().matte(image, disc).alpha, without)  # 96 px: below strand_min_side
     far = strand & (np.hypot(*(np.mgrid[:96, :96] - 48)) > 26)  # past the band of either matte
     assert far.sum() >= 5 and without[far].max() < 0.05
-    found = ClassicalMatte().matte(image, disc).alpha
+    found = ClassicalMatte(strand_min_side=0).matte(image, disc).alpha
     assert np.abs(found[far] - 0.7).mean() < 0.15
     changed = np.abs(found - without) > 1e-6
     assert not (changed & ~(cv2.dilate(strand.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)).any()
@@ -127,7 +128,7 @@ def test_a_strand_past_the_band_is_unmixed_from_the_background_behind_it():
 def test_lines_that_are_no_strands_are_left_alone(lines):
     """A line that does not touch the object, and one that runs out less than strand_min_length px."""
     image, disc, line = _disc_with_lines(lines)
-    with_search = ClassicalMatte().matte(image, disc).alpha
+    with_search = ClassicalMatte(strand_min_side=0).matte(image, disc).alpha
     without = ClassicalMatte(strand_reach=None).matte(image, disc).alpha
     np.testing.assert_array_equal(with_search, without)
 
@@ -135,13 +136,13 @@ def test_lines_that_are_no_strands_are_left_alone(lines):
 def test_object_coloured_blobs_are_no_strands():
     image, disc, _ = _disc_with_lines([])
     image[44:52, 70:82] = [0.9, 0.25, 0.2]  # an 8 px wide patch of the object's colour beside its edge
-    with_search = ClassicalMatte().matte(image, disc).alpha
+    with_search = ClassicalMatte(strand_min_side=0).matte(image, disc).alpha
     without = ClassicalMatte(strand_reach=None).matte(image, disc).alpha
     np.testing.assert_array_equal(with_search, without)
 
 
 @pytest.mark.parametrize("key, value", [("strand_window", 8), ("strand_window", 1), ("strand_min_length", -1),
-                                        ("strand_reach", 0.7)])
+                                        ("strand_reach", 0.7), ("strand_min_side", -1)])
 def test_bad_strand_settings_name_the_key(key, value):
     with pytest.raises(ValueError, match=f"matte.{key}={value}"):
         ClassicalMatte(**{key: value})

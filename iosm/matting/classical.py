@@ -36,12 +36,14 @@ class ClassicalMatte(Matte):
     the band's share of the image; max_side: the long side above which the solve is downscaled
     (None: never); strand_reach: fraction of the long side beyond the mask's edge searched for strands
     (None: no search), strand_window: the odd width (px) of the median that removes them to show the
-    background, strand_min_length: px a strand must run outwards (:func:`iosm.matting.strands.strand_alpha`)."""
+    background, strand_min_length: px a strand must run outwards (:func:`iosm.matting.strands.strand_alpha`),
+    strand_min_side: images whose long side is shorter skip the search (a background downscaled that far
+    is full of strand-thin structure)."""
 
     def __init__(self, *, solver: str = "cf", band_radius: float = 0.01, evidence_radius: float = 0.06,
                  evidence_threshold: float = 0.5, reopen_radius: float | None = 0.03, reopen_tolerance: float = 0.05,
                  max_band_fraction: float = 0.5, max_side: int | None = 1024, strand_reach: float | None = 0.15,
-                 strand_window: int = 9, strand_min_length: float = 10.0) -> None:
+                 strand_window: int = 9, strand_min_length: float = 10.0, strand_min_side: int = 256) -> None:
         self.solver = check_solver(solver)
         radii = (("band_radius", band_radius), ("evidence_radius", evidence_radius), ("reopen_radius", reopen_radius),
                  ("strand_reach", strand_reach))
@@ -58,10 +60,13 @@ class ClassicalMatte(Matte):
             raise ValueError(f"matte.strand_window={strand_window}: expected an odd width of at least 3 px")
         if strand_min_length < 0:
             raise ValueError(f"matte.strand_min_length={strand_min_length}: expected px >= 0")
+        if strand_min_side < 0:
+            raise ValueError(f"matte.strand_min_side={strand_min_side}: expected px >= 0")
         self.band_radius, self.evidence_radius = band_radius, evidence_radius
         self.reopen_radius, self.reopen_tolerance = reopen_radius, reopen_tolerance
         self.evidence_threshold, self.max_band_fraction, self.max_side = evidence_threshold, max_band_fraction, max_side
         self.strand_reach, self.strand_window, self.strand_min_length = strand_reach, strand_window, strand_min_length
+        self.strand_min_side = strand_min_side
 
     def trimap(self, mask: np.ndarray, evidence: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
         """The trimap (H, W) {0, 0.5, 1} of the first solve, and its notes."""
@@ -83,7 +88,7 @@ class ClassicalMatte(Matte):
             if wider is not trimap:
                 notes, trimap = notes + wider_notes, wider
                 alpha, solve_notes = self._solve_band(image, trimap)
-        if self.strand_reach is not None:
+        if self.strand_reach is not None and max(mask.shape) >= self.strand_min_side:
             alpha = strand_alpha(image, mask, alpha, trimap, reach=self.strand_reach * max(mask.shape),
                                     window=self.strand_window, min_length=self.strand_min_length)
         return alpha, trimap, notes + solve_notes
