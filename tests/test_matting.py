@@ -124,10 +124,22 @@ def test_a_strand_past_the_band_is_unmixed_from_the_background_behind_it():
     assert not (changed & ~(cv2.dilate(strand.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)).any()
 
 
-@pytest.mark.parametrize("lines", [[(10, 10, 30, 20)], [(68, 48, 74, 48)]], ids=["detached", "short"])
-def test_lines_that_are_no_strands_are_left_alone(lines):
-    """A line that does not touch the object, and one that runs out less than strand_min_length px."""
-    image, disc, line = _disc_with_lines(lines)
+def test_a_line_that_does_not_reach_the_object_is_left_alone():
+    """The same line past the band is a strand when it runs on to the object's edge, and left alone
+    when a gap separates them (background structure near an object, not hair growing out of it)."""
+    detached = [(73, 58), (82, 65)]  # 7 to 19 px outside the disc
+    attached = [(66, 52)] + detached  # the same line, continued to the disc's edge
+    for points, expect_change in ((detached, False), (attached, True)):
+        segments = [(*a, *b) for a, b in zip(points, points[1:])]
+        image, disc, line = _disc_with_lines(segments)
+        with_search = ClassicalMatte(strand_min_side=0, strand_min_length=0).matte(image, disc).alpha
+        without = ClassicalMatte(strand_reach=None).matte(image, disc).alpha
+        far_part = line & (np.hypot(*(np.mgrid[:96, :96] - 48)) > 28)
+        assert (np.abs(with_search - without)[far_part] > 0.2).any() == expect_change
+
+
+def test_a_line_shorter_than_strand_min_length_is_left_alone():
+    image, disc, _ = _disc_with_lines([(68, 48, 74, 48)])  # runs 6 px out
     with_search = ClassicalMatte(strand_min_side=0).matte(image, disc).alpha
     without = ClassicalMatte(strand_reach=None).matte(image, disc).alpha
     np.testing.assert_array_equal(with_search, without)

@@ -5,10 +5,11 @@ from the image itself once it is told where to look. The band (:func:`iosm.matti
 is a strip along every edge, wide where the refiner was unsure; after a first solve it is widened
 (:func:`iosm.matting.band.reopen_band`) where the alpha at its wall shows the edge's transition going
 on beyond it, and the matte is solved again in the wider band. Strands that run out past the band
-are then unmixed from the background behind them (:mod:`iosm.matting.strands`). Memory: the solver runs on the
-band's bounding box only, and an image whose long side exceeds ``max_side`` is solved downscaled and
-brought back with the fast guided filter (edges follow the full-resolution image); the definite
-regions keep their exact 0/1. The error the cap costs is measured in benchmarks/results/alpha_quality.md.
+are then unmixed from the background behind them (:mod:`iosm.matting.strands`). Memory: the solver
+runs on the band's bounding box only, and an image whose long side exceeds ``max_side`` is solved
+downscaled and brought back with the fast guided filter (edges follow the full-resolution image); the
+definite regions keep their exact 0/1. The error the cap costs is measured in
+benchmarks/results/alpha_quality.md.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class ClassicalMatte(Matte):
                 alpha, solve_notes = self._solve_band(image, trimap)
         if self.strand_reach is not None and max(mask.shape) >= self.strand_min_side:
             alpha = strand_alpha(image, mask, alpha, trimap, reach=self.strand_reach * max(mask.shape),
-                                    window=self.strand_window, min_length=self.strand_min_length)
+                                 window=self.strand_window, min_length=self.strand_min_length)
         return alpha, trimap, notes + solve_notes
 
     def _alpha(self, image: np.ndarray, mask: np.ndarray, evidence: np.ndarray | None) -> tuple[np.ndarray, list[str]]:

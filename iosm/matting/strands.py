@@ -28,15 +28,16 @@ OBJECT_ALPHA = 0.95  # pixels whose colour stands for the object's
 def strand_alpha(image: np.ndarray, mask: np.ndarray, alpha: np.ndarray, trimap: np.ndarray, *,
                  reach: float, window: int, min_length: float) -> np.ndarray:
     """``alpha`` (H, W) with the strands found in the definite background of ``trimap`` within
-    ``reach`` px of ``mask``'s edge added. image: (H, W, 3) float in
-    [0, 1]; window: the median filter's odd size in px (wider than a strand, narrower than the
-    background's structures); min_length: px a strand must run outwards."""
+    ``reach`` px of ``mask``'s edge added. image: (H, W, 3) float in [0, 1]; window: the median
+    filter's odd size in px (wider than a strand, narrower than the background's structures);
+    min_length: px a strand must run outwards."""
     # The object's colour from 2 px inside its solid part: edge pixels are mixed with the background.
     solid = cv2.erode((alpha >= OBJECT_ALPHA).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     if not solid.any():
         return alpha
     image = image.astype(np.float32)
-    background = cv2.medianBlur(np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8), window).astype(np.float32) / 255.0
+    image_u8 = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    background = cv2.medianBlur(image_u8, window).astype(np.float32) / 255.0
     # Each pixel's nearest solid object pixel (labels count the solid pixels in row-major order from 1).
     _, nearest = cv2.distanceTransformWithLabels((~solid).astype(np.uint8), cv2.DIST_L2, 5,
                                                  labelType=cv2.DIST_LABEL_PIXEL)
