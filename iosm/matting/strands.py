@@ -19,6 +19,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from iosm.matting.band import boundary_distance
+
 MIN_CONTRAST = 0.15  # |F - B| (RGB in [0, 1]) below which unmixing is noise
 MIN_ALPHA = 0.1  # unmixed alphas below this are background texture, not strands
 MAX_RESIDUAL = 0.7  # the part of I - B off the F - B line may be at most this share of a |F - B|
@@ -35,7 +37,7 @@ def strand_alpha(image: np.ndarray, mask: np.ndarray, alpha: np.ndarray, trimap:
     solid = cv2.erode((alpha >= OBJECT_ALPHA).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     if not solid.any():
         return alpha
-    image = image.astype(np.float32)
+    image = image.astype(np.float32, copy=False)
     image_u8 = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
     background = cv2.medianBlur(image_u8, window).astype(np.float32) / 255.0
     # Each pixel's nearest solid object pixel (labels count the solid pixels in row-major order from 1).
@@ -49,7 +51,7 @@ def strand_alpha(image: np.ndarray, mask: np.ndarray, alpha: np.ndarray, trimap:
     contrast = np.sqrt((line**2).sum(-1))
     unmixed = np.clip((difference * line).sum(-1) / np.maximum(contrast**2, 1e-6), 0.0, 1.0)
     residual = np.sqrt(((difference - unmixed[..., None] * line) ** 2).sum(-1))
-    outside = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, 5)
+    outside = boundary_distance(mask)  # candidates are definite background: their distance to the mask
     candidate = ((trimap == 0) & (outside <= reach) & (contrast >= MIN_CONTRAST) & (unmixed >= MIN_ALPHA)
                  & (residual <= MAX_RESIDUAL * unmixed * contrast))
     square = np.ones((3, 3), np.uint8)
