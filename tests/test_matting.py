@@ -16,7 +16,7 @@ from iosm.matting import ClassicalMatte, build_matte
 from iosm.matting.band import band_trimap, boundary_distance, reopen_band
 from iosm.matting.evidence import refine_evidence
 from iosm.matting.mtm import MTMMatte, keep_certain_prior
-from iosm.matting.solvers import TrimapFallbackWarning, solve_alpha
+from iosm.matting.solvers import TrimapFallbackWarning, nonlocal_laplacian, solve_alpha
 from iosm.metrics import matting_metrics
 
 
@@ -196,6 +196,60 @@ def test_solver_without_definite_regions_warns_instead_of_pretending():
     with pytest.warns(TrimapFallbackWarning, match="no definite background"):
         alpha = solve_alpha(image, trimap, "cf")
     assert np.all(alpha == 1.0)
+
+
+@pytest.fixture(scope="module")
+def enclosed_hole() -> tuple[np.ndarray, np.ndarray]:
+    """A 64 px image of a green object on blue with a blue 8 px hole in it, and a trimap whose
+    unknown region covers the hole and the object around it but touches no background pixel."""
+    rng = np.random.default_rng(0)
+    image = np.array([0.1, 0.2, 0.8]) + 0.03 * rng.standard_normal((64, 64, 3))
+    image[12:52, 12:52] = np.array([0.2, 0.8, 0.2]) + 0.03 * rng.standard_normal((40, 40, 3))
+    image[28:36, 28:36] = np.array([0.1, 0.2, 0.8]) + 0.03 * rng.standard_normal((8, 8, 3))
+    trimap = np.zeros((64, 64), np.float32)
+    trimap[12:52, 12:52] = 1.0
+    trimap[22:42, 22:42] = 0.5
+    return np.clip(image, 0.0, 1.0).astype(np.float32), trimap
+
+
+def test_nonlocal_links_open_a_hole_that_closed_form_cannot_reach(enclosed_hole):
+    """Closed-form only propagates from the band's walls, all object here, so the hole stays 1; the
+    non-local links tie it to the like-coloured background outside, and the object around it stays."""
+    image, trimap = enclosed_hole
+    local = solve_alpha(image, trimap, "cf")
+    linked = solve_alpha(image, trimap, "cf", nonlocal_weight=0.05)
+    hole, ring = np.zeros((64, 64), bool), trimap == 0.5
+    hole[29:35, 29:35] = True
+    ring[26:38, 26:38] = False
+    assert local[hole].min() > 0.95
+    assert linked[hole].max() < 0.3
+    assert linked[ring].min() > 0.9
+    np.testing.assert_array_equal(linked[trimap != 0.5], trimap[trimap != 0.5])
+
+
+def test_nonlocal_laplacian_is_a_graph_laplacian_over_the_unknown_pixels(enclosed_hole):
+    """Symmetric, rows summing to zero (a constant alpha costs nothing), positive semi-definite (so
+    conjugate gradients apply), and no link between two pixels that are both outside the band."""
+    image, trimap = enclosed_hole
+    laplacian = nonlocal_laplacian(image, trimap == 0.5)
+    assert laplacian.shape == (64 * 64, 64 * 64)
+    assert abs(laplacian - laplacian.T).max() < 1e-12
+    np.testing.assert_allclose(laplacian @ np.ones(64 * 64), 0.0, atol=1e-12)
+    probe = np.random.default_rng(1).standard_normal(64 * 64)
+    assert probe @ (laplacian @ probe) >= 0.0
+    known = np.flatnonzero(trimap != 0.5)
+    assert laplacian[known][:, known].count_nonzero() == np.count_nonzero(laplacian[known][:, known].diagonal())
+
+
+def test_nonlocal_weight_is_checked_and_only_used_by_closed_form(enclosed_hole, caplog):
+    image, trimap = enclosed_hole
+    with pytest.raises(ValueError, match="matte.nonlocal_weight=-0.1"):
+        ClassicalMatte(nonlocal_weight=-0.1)
+    with pytest.raises(ValueError, match="nonlocal_weight=0.05 is for solver 'cf'"):
+        solve_alpha(image, trimap, "knn", nonlocal_weight=0.05)
+    with caplog.at_level("WARNING", logger="iosm.matting.classical"):
+        matte = ClassicalMatte(solver="knn")
+    assert matte.nonlocal_weight == 0.0 and "matte.solver=knn does not use it" in caplog.text
 
 
 def test_downscaled_solve_stays_close_to_the_full_solve(composite):
