@@ -241,6 +241,15 @@ def test_nonlocal_laplacian_is_a_graph_laplacian_over_the_unknown_pixels(enclose
     assert laplacian[known][:, known].count_nonzero() == np.count_nonzero(laplacian[known][:, known].diagonal())
 
 
+def test_nonlocal_links_solve_a_box_smaller_than_their_neighbour_count():
+    """A 4x4 box has 16 pixels, fewer than the 20 neighbours asked for: every pixel is one."""
+    image = np.random.default_rng(0).random((4, 4, 3)).astype(np.float32)
+    trimap = np.full((4, 4), 0.5, np.float32)
+    trimap[0], trimap[-1] = 0.0, 1.0
+    alpha = solve_alpha(image, trimap, "cf", nonlocal_weight=0.05)
+    assert np.all(alpha[0] == 0.0) and np.all(alpha[-1] == 1.0) and np.all((alpha >= 0) & (alpha <= 1))
+
+
 def test_nonlocal_weight_is_checked_and_only_used_by_closed_form(enclosed_hole, caplog):
     image, trimap = enclosed_hole
     with pytest.raises(ValueError, match="matte.nonlocal_weight=-0.1"):

@@ -49,8 +49,9 @@ class ClassicalMatte(Matte):
 
     def __init__(self, *, solver: str = "cf", nonlocal_weight: float = 0.05, band_radius: float = 0.01,
                  evidence_radius: float = 0.06, evidence_threshold: float = 0.5, reopen_radius: float | None = 0.03,
-                 reopen_tolerance: float = 0.05, max_band_fraction: float = 0.5, max_side: int | None = 1024, strand_reach: float | None = 0.15,
-                 strand_window: int = 9, strand_min_length: float = 10.0, strand_min_side: int = 256) -> None:
+                 reopen_tolerance: float = 0.05, max_band_fraction: float = 0.5, max_side: int | None = 1024,
+                 strand_reach: float | None = 0.15, strand_window: int = 9, strand_min_length: float = 10.0,
+                 strand_min_side: int = 256) -> None:
         self.solver = check_solver(solver)
         if nonlocal_weight < 0:
             raise ValueError(f"matte.nonlocal_weight={nonlocal_weight}: expected a weight >= 0 (0: plain closed-form)")

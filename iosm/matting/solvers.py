@@ -53,6 +53,7 @@ def nonlocal_laplacian(image: np.ndarray, unknown: np.ndarray, neighbors: tuple[
     long_side = max(height, width) - 1 or 1
     pairs = []
     for count, distance_weight in zip(neighbors, distance_weights):
+        count = min(count, height * width)  # a box may hold fewer pixels than neighbours asked for
         features = np.concatenate([image.reshape(-1, 3), distance_weight / long_side * np.stack(
             [cols.ravel(), rows.ravel()], axis=1)], axis=1).astype(np.float32)
         _, nearest = knn(features, features[queries], k=count)
