@@ -50,12 +50,13 @@ def nonlocal_laplacian(image: np.ndarray, unknown: np.ndarray, neighbors: tuple[
     height, width = unknown.shape
     queries = np.flatnonzero(unknown)
     rows, cols = np.mgrid[0:height, 0:width]
+    positions = np.stack([cols.ravel(), rows.ravel()], axis=1)
     long_side = max(height, width) - 1 or 1
+    colours = image.reshape(-1, 3)
     pairs = []
     for count, distance_weight in zip(neighbors, distance_weights):
         count = min(count, height * width)  # a box may hold fewer pixels than neighbours asked for
-        features = np.concatenate([image.reshape(-1, 3), distance_weight / long_side * np.stack(
-            [cols.ravel(), rows.ravel()], axis=1)], axis=1).astype(np.float32)
+        features = np.concatenate([colours, distance_weight / long_side * positions], axis=1).astype(np.float32)
         _, nearest = knn(features, features[queries], k=count)
         pairs.append((np.repeat(queries, count), nearest.ravel()))
     source = np.concatenate([p[0] for p in pairs])
@@ -94,11 +95,12 @@ def _closed_form_linked(image: np.ndarray, trimap: np.ndarray, nonlocal_weight: 
     is_fg, _, is_known, is_unknown = pymatting.trimap_split(trimap)
     local = pymatting.cf_laplacian(image, is_known=is_known).tocsr()[is_unknown]
     linked = nonlocal_weight * nonlocal_laplacian(image, is_unknown.reshape(trimap.shape)).tocsr()[is_unknown]
-    system = (local[:, is_unknown] + linked[:, is_unknown]).tocsr()
+    local_block, linked_block = local[:, is_unknown], linked[:, is_unknown]
+    system = (local_block + linked_block).tocsr()
     coupling = (local + linked)[:, is_known]
     # Preconditioned by the local block plus the links' diagonal: an incomplete Cholesky factor of the
     # whole system fills in along the links (26 s instead of 2 s on a bush-sized band).
-    preconditioner = pymatting.ichol((local[:, is_unknown] + scipy.sparse.diags(linked[:, is_unknown].diagonal())).tocsr())
+    preconditioner = pymatting.ichol((local_block + scipy.sparse.diags(linked_block.diagonal())).tocsr())
     alpha = trimap.ravel().copy()
     alpha[is_unknown] = pymatting.cg(system, -coupling.dot(is_fg[is_known].astype(np.float64)), M=preconditioner,
                                      rtol=CG_RTOL)
