@@ -200,31 +200,57 @@ def test_solver_without_definite_regions_warns_instead_of_pretending():
 
 @pytest.fixture(scope="module")
 def enclosed_hole() -> tuple[np.ndarray, np.ndarray]:
-    """A 64 px image of a green object on blue with a blue 8 px hole in it, and a trimap whose
-    unknown region covers the hole and the object around it but touches no background pixel."""
+    """A green object on blue with a blue hole (:func:`_object_with_hole`)."""
+    return _object_with_hole([0.2, 0.8, 0.2], [0.1, 0.2, 0.8], 0.03)
+
+
+def _object_with_hole(object_rgb, background_rgb, noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """A 64 px image of an object on a background with an 8 px hole of the background's colour in
+    it, and a trimap whose unknown region covers the hole and the object around it but touches no
+    background pixel."""
     rng = np.random.default_rng(0)
-    image = np.array([0.1, 0.2, 0.8]) + 0.03 * rng.standard_normal((64, 64, 3))
-    image[12:52, 12:52] = np.array([0.2, 0.8, 0.2]) + 0.03 * rng.standard_normal((40, 40, 3))
-    image[28:36, 28:36] = np.array([0.1, 0.2, 0.8]) + 0.03 * rng.standard_normal((8, 8, 3))
+    image = np.array(background_rgb) + noise * rng.standard_normal((64, 64, 3))
+    image[12:52, 12:52] = np.array(object_rgb) + noise * rng.standard_normal((40, 40, 3))
+    image[28:36, 28:36] = np.array(background_rgb) + noise * rng.standard_normal((8, 8, 3))
     trimap = np.zeros((64, 64), np.float32)
     trimap[12:52, 12:52] = 1.0
     trimap[22:42, 22:42] = 0.5
     return np.clip(image, 0.0, 1.0).astype(np.float32), trimap
 
 
-def test_nonlocal_links_open_a_hole_that_closed_form_cannot_reach(enclosed_hole):
+HOLE = (slice(29, 35), slice(29, 35))
+
+
+def _ring(trimap: np.ndarray) -> np.ndarray:
+    """The unknown object pixels at least 2 px from the hole."""
+    ring = trimap == 0.5
+    ring[26:38, 26:38] = False
+    return ring
+
+
+@pytest.mark.parametrize("colour", ["lab", "rgb"])
+def test_nonlocal_links_open_a_hole_that_closed_form_cannot_reach(enclosed_hole, colour):
     """Closed-form only propagates from the band's walls, all object here, so the hole stays 1; the
     non-local links tie it to the like-coloured background outside, and the object around it stays."""
     image, trimap = enclosed_hole
     local = solve_alpha(image, trimap, "cf")
-    linked = solve_alpha(image, trimap, "cf", nonlocal_weight=0.05)
-    hole, ring = np.zeros((64, 64), bool), trimap == 0.5
-    hole[29:35, 29:35] = True
-    ring[26:38, 26:38] = False
-    assert local[hole].min() > 0.95
-    assert linked[hole].max() < 0.3
-    assert linked[ring].min() > 0.9
+    linked = solve_alpha(image, trimap, "cf", nonlocal_weight=0.05, nonlocal_colour=colour)
+    assert local[HOLE].min() > 0.95
+    assert linked[HOLE].max() < 0.3
+    assert linked[_ring(trimap)].min() > 0.9
     np.testing.assert_array_equal(linked[trimap != 0.5], trimap[trimap != 0.5])
+
+
+def test_lab_links_tell_dark_colours_apart_where_rgb_ones_do_not():
+    """Dark green and dark blue are 0.08 apart in RGB, close to the noise and to the pixels' distance in
+    position, so RGB links stay inside the object and the hole stays 1; in Lab the two are far apart
+    and the hole links to the dark blue background outside."""
+    image, trimap = _object_with_hole([0.06, 0.14, 0.06], [0.06, 0.06, 0.14], 0.01)
+    rgb = solve_alpha(image, trimap, "cf", nonlocal_weight=0.05, nonlocal_colour="rgb")
+    lab = solve_alpha(image, trimap, "cf", nonlocal_weight=0.05, nonlocal_colour="lab")
+    assert rgb[HOLE].min() > 0.95
+    assert lab[HOLE].mean() < 0.85
+    assert lab[_ring(trimap)].min() > 0.9
 
 
 def test_nonlocal_laplacian_is_a_graph_laplacian_over_the_unknown_pixels(enclosed_hole):
@@ -254,6 +280,8 @@ def test_nonlocal_weight_is_checked_and_only_used_by_closed_form(enclosed_hole, 
     image, trimap = enclosed_hole
     with pytest.raises(ValueError, match="matte.nonlocal_weight=-0.1"):
         ClassicalMatte(nonlocal_weight=-0.1)
+    with pytest.raises(ValueError, match="matte.nonlocal_colour='hsv': expected one of"):
+        ClassicalMatte(nonlocal_colour="hsv")
     with pytest.raises(ValueError, match="nonlocal_weight=0.05 is for solver 'cf'"):
         solve_alpha(image, trimap, "knn", nonlocal_weight=0.05)
     with caplog.at_level("WARNING", logger="iosm.matting.classical"):
