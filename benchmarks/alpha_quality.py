@@ -74,7 +74,7 @@ def oracle_methods(classical, refined: dict, has_trimaps: bool) -> dict:
     bands: dict[str, np.ndarray] = {}
 
     def solve(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
-        return solve_alpha(image, trimap, classical.solver, classical.nonlocal_weight, classical.nonlocal_colour)
+        return solve_alpha(image, trimap, classical.solver, classical.nonlocal_weight, classical.colour_space)
 
     def band(sample: Sample) -> np.ndarray:  # solved once per image for both rows
         if sample.name not in bands:

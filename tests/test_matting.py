@@ -228,13 +228,13 @@ def _ring(trimap: np.ndarray) -> np.ndarray:
     return ring
 
 
-@pytest.mark.parametrize("colour", ["lab", "rgb"])
-def test_nonlocal_links_open_a_hole_that_closed_form_cannot_reach(enclosed_hole, colour):
+@pytest.mark.parametrize("colour_space", ["lab", "rgb"])
+def test_nonlocal_links_open_a_hole_that_closed_form_cannot_reach(enclosed_hole, colour_space):
     """Closed-form only propagates from the band's walls, all object here, so the hole stays 1; the
     non-local links tie it to the like-coloured background outside, and the object around it stays."""
     image, trimap = enclosed_hole
-    local = solve_alpha(image, trimap, "cf")
-    linked = solve_alpha(image, trimap, "cf", nonlocal_weight=0.05, nonlocal_colour=colour)
+    local = solve_alpha(image, trimap, "cf", colour_space=colour_space)
+    linked = solve_alpha(image, trimap, "cf", nonlocal_weight=0.05, colour_space=colour_space)
     assert local[HOLE].min() > 0.95
     assert linked[HOLE].max() < 0.3
     assert linked[_ring(trimap)].min() > 0.9
@@ -246,8 +246,8 @@ def test_lab_links_tell_dark_colours_apart_where_rgb_ones_do_not():
     position, so RGB links stay inside the object and the hole stays 1; in Lab the two are far apart
     and the hole links to the dark blue background outside."""
     image, trimap = _object_with_hole([0.06, 0.14, 0.06], [0.06, 0.06, 0.14], 0.01)
-    rgb = solve_alpha(image, trimap, "cf", nonlocal_weight=0.05, nonlocal_colour="rgb")
-    lab = solve_alpha(image, trimap, "cf", nonlocal_weight=0.05, nonlocal_colour="lab")
+    rgb = solve_alpha(image, trimap, "cf", nonlocal_weight=0.05, colour_space="rgb")
+    lab = solve_alpha(image, trimap, "cf", nonlocal_weight=0.05, colour_space="lab")
     assert rgb[HOLE].min() > 0.95
     assert lab[HOLE].mean() < 0.85
     assert lab[_ring(trimap)].min() > 0.9
@@ -276,17 +276,20 @@ def test_nonlocal_links_solve_a_box_smaller_than_their_neighbour_count():
     assert np.all(alpha[0] == 0.0) and np.all(alpha[-1] == 1.0) and np.all((alpha >= 0) & (alpha <= 1))
 
 
-def test_nonlocal_weight_is_checked_and_only_used_by_closed_form(enclosed_hole, caplog):
+def test_nonlocal_weight_and_colour_space_are_checked_and_only_used_by_closed_form(enclosed_hole, caplog):
     image, trimap = enclosed_hole
     with pytest.raises(ValueError, match="matte.nonlocal_weight=-0.1"):
         ClassicalMatte(nonlocal_weight=-0.1)
-    with pytest.raises(ValueError, match="matte.nonlocal_colour='hsv': expected one of"):
-        ClassicalMatte(nonlocal_colour="hsv")
+    with pytest.raises(ValueError, match="matte.colour_space='hsv': expected one of"):
+        ClassicalMatte(colour_space="hsv")
+    with pytest.raises(ValueError, match="colour_space='lab' is for solver 'cf'"):
+        solve_alpha(image, trimap, "knn", colour_space="lab")
     with pytest.raises(ValueError, match="nonlocal_weight=0.05 is for solver 'cf'"):
         solve_alpha(image, trimap, "knn", nonlocal_weight=0.05)
     with caplog.at_level("WARNING", logger="iosm.matting.classical"):
         matte = ClassicalMatte(solver="knn")
     assert matte.nonlocal_weight == 0.0 and "matte.solver=knn does not use it" in caplog.text
+    assert matte.colour_space == "rgb" and "matte.solver=knn compares colours in RGB" in caplog.text
 
 
 def test_downscaled_solve_stays_close_to_the_full_solve(composite):

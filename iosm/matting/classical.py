@@ -21,7 +21,7 @@ import numpy as np
 
 from iosm.matting.band import band_trimap, reopen_band
 from iosm.matting.base import Matte
-from iosm.matting.solvers import check_nonlocal_colour, check_solver, solve_alpha
+from iosm.matting.solvers import check_colour_space, check_solver, solve_alpha
 from iosm.matting.strands import strand_alpha
 from iosm.models.upsample import guided_upsample
 
@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 class ClassicalMatte(Matte):
     """solver: pymatting's ``estimate_alpha_<solver>`` (``cf``, ``knn``, ``lbdm``, ``lkm``, ``rw``);
     nonlocal_weight: with ``cf``, the weight of KNN matting's non-local links added to closed-form's
-    local ones (:func:`iosm.matting.solvers.nonlocal_laplacian`; 0: plain closed-form), nonlocal_colour
-    their colour feature (``lab`` or ``rgb``).
+    local ones (:func:`iosm.matting.solvers.nonlocal_laplacian`; 0: plain closed-form); colour_space:
+    with ``cf``, where its windows and links compare colours (``lab`` or ``rgb``).
     band_radius, evidence_radius: fractions of the image's long side (the strip everywhere, and its
     widest where the evidence is at least ``evidence_threshold``); reopen_radius: fraction of the
     long side the band reaches, after the first solve, around wall pixels whose alpha is off their
@@ -48,7 +48,7 @@ class ClassicalMatte(Matte):
     strand_min_side: images whose long side is shorter skip the search (a background downscaled that far
     is full of strand-thin structure)."""
 
-    def __init__(self, *, solver: str = "cf", nonlocal_weight: float = 0.05, nonlocal_colour: str = "lab",
+    def __init__(self, *, solver: str = "cf", nonlocal_weight: float = 0.05, colour_space: str = "lab",
                  band_radius: float = 0.01, evidence_radius: float = 0.06, evidence_threshold: float = 0.5,
                  reopen_radius: float | None = 0.03, reopen_tolerance: float = 0.05, max_band_fraction: float = 0.5,
                  max_side: int | None = 1024, strand_reach: float | None = 0.15, strand_window: int = 9,
@@ -60,7 +60,10 @@ class ClassicalMatte(Matte):
             log.warning("matte.nonlocal_weight=%s adds to closed-form's Laplacian: matte.solver=%s does not use it",
                         nonlocal_weight, solver)
             nonlocal_weight = 0.0
-        self.nonlocal_weight, self.nonlocal_colour = nonlocal_weight, check_nonlocal_colour(nonlocal_colour)
+        if check_colour_space(colour_space) != "rgb" and solver != "cf":
+            log.warning("matte.colour_space=%s is closed-form's: matte.solver=%s compares colours in RGB", colour_space, solver)
+            colour_space = "rgb"
+        self.nonlocal_weight, self.colour_space = nonlocal_weight, colour_space
         radii = (("band_radius", band_radius), ("evidence_radius", evidence_radius), ("reopen_radius", reopen_radius),
                  ("strand_reach", strand_reach))
         for key, value in radii:
@@ -129,12 +132,12 @@ class ClassicalMatte(Matte):
         """Solve one box, downscaled when its long side exceeds ``max_side``."""
         height, width = trimap.shape
         if self.max_side is None or max(height, width) <= self.max_side:
-            return solve_alpha(image, trimap, self.solver, self.nonlocal_weight, self.nonlocal_colour), []
+            return solve_alpha(image, trimap, self.solver, self.nonlocal_weight, self.colour_space), []
         scale = self.max_side / max(height, width)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         image_low = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         trimap_low = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
-        alpha_low = solve_alpha(image_low, trimap_low, self.solver, self.nonlocal_weight, self.nonlocal_colour)
+        alpha_low = solve_alpha(image_low, trimap_low, self.solver, self.nonlocal_weight, self.colour_space)
         note = (f"matte: solved the {width}x{height} band box at {size[0]}x{size[1]} (matte.max_side={self.max_side}) "
                 "and upsampled with the guided filter")
         return guided_upsample(alpha_low, image), [note]

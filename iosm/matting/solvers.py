@@ -19,12 +19,13 @@ SOLVERS = ("cf", "knn", "lbdm", "lkm", "rw")
 # position, then 10 close in colour from anywhere in the box.
 KNN_NEIGHBORS = (20, 10)
 KNN_DISTANCE_WEIGHTS = (2.0, 0.1)
-# The links' colour feature: "lab", CIE Lab times LAB_SCALE (L's 0-100 becomes 0-1.75), or "rgb" in
-# [0, 1] as pymatting's KNN matting has it. Lab spaces colours about as the eye does, where RGB crowds
-# dark and greyish ones together (twigs, shadows, sky through leaves); its scale weighs colour against
-# position. Chosen on TUNE and seed-0 synthetic (alpha_quality.md, section 12: TUNE SAD 5.44 -> 4.86).
-NONLOCAL_COLOURS = ("lab", "rgb")
-LAB_SCALE = 1.75 / 100
+# The colour space closed-form's windows and the links compare colours in: "lab", CIE Lab over 100
+# (L in [0, 1] like RGB's channels), or "rgb" as pymatting has it. Lab spaces colours about as the eye
+# does, where sRGB crowds dark and greyish ones together (twigs, shadows, sky through leaves). The links
+# weigh Lab's colour 1.75x against position (RGB's weight is pymatting's 1). Chosen on TUNE and seed-0
+# synthetic (alpha_quality.md, section 12: TUNE SAD 5.44 -> 4.76).
+COLOUR_SPACES = ("lab", "rgb")
+LINK_COLOUR_WEIGHTS = {"lab": 1.75, "rgb": 1.0}
 # Conjugate gradients' relative tolerance for the linked system: 1e-5 instead of pymatting's 1e-7
 # halves its time at the same alphas (TUNE SAD 5.4403 vs 5.4416).
 CG_RTOL = 1e-5
@@ -41,19 +42,26 @@ def check_solver(solver: str) -> str:
     return solver
 
 
-def check_nonlocal_colour(colour: str) -> str:
-    if colour not in NONLOCAL_COLOURS:
-        raise ValueError(f"matte.nonlocal_colour={colour!r}: expected one of {NONLOCAL_COLOURS}")
-    return colour
+def check_colour_space(colour_space: str) -> str:
+    if colour_space not in COLOUR_SPACES:
+        raise ValueError(f"matte.colour_space={colour_space!r}: expected one of {COLOUR_SPACES}")
+    return colour_space
+
+
+def solver_colours(image: np.ndarray, colour_space: str) -> np.ndarray:
+    """``image`` (H, W, 3) RGB in [0, 1] in ``colour_space`` (:data:`COLOUR_SPACES`), float64."""
+    if check_colour_space(colour_space) == "rgb":
+        return image.astype(np.float64)
+    return cv2.cvtColor(image.astype(np.float32), cv2.COLOR_RGB2Lab).astype(np.float64) / 100.0
 
 
 def nonlocal_laplacian(image: np.ndarray, unknown: np.ndarray, neighbors: tuple[int, ...] = KNN_NEIGHBORS,
                        distance_weights: tuple[float, ...] = KNN_DISTANCE_WEIGHTS,
-                       colour: str = "lab") -> scipy.sparse.csr_matrix:
+                       colour_weight: float = 1.0) -> scipy.sparse.csr_matrix:
     """Graph Laplacian (N x N, N = H * W) linking each ``unknown`` pixel to its nearest pixels in
-    colour and position (KNN matting's features: the ``colour`` of :data:`NONLOCAL_COLOURS` and x, y
-    over the long side times each distance weight; a small weight reaches across the image), scaled
-    so a row's weights sum to about 1.
+    colour and position (KNN matting's features: ``image``'s three channels, in whatever colour space,
+    times ``colour_weight``, and x, y over the long side times each distance weight; a small weight
+    reaches across the image), scaled so a row's weights sum to about 1.
 
     Why: closed-form's 3x3 windows only propagate alpha along connected colour, so a wide band (a
     bush, hair, yarn) fills with blur far from its walls; these links tie a gap of sky between twigs to
@@ -67,10 +75,7 @@ def nonlocal_laplacian(image: np.ndarray, unknown: np.ndarray, neighbors: tuple[
     rows, cols = np.mgrid[0:height, 0:width]
     positions = np.stack([cols.ravel(), rows.ravel()], axis=1)
     long_side = max(height, width) - 1 or 1
-    if check_nonlocal_colour(colour) == "lab":
-        colours = cv2.cvtColor(image.astype(np.float32), cv2.COLOR_RGB2Lab).reshape(-1, 3) * LAB_SCALE
-    else:
-        colours = image.reshape(-1, 3)
+    colours = colour_weight * image.reshape(-1, 3)
     pairs = []
     for count, distance_weight in zip(neighbors, distance_weights):
         count = min(count, height * width)  # a box may hold fewer pixels than neighbours asked for
@@ -87,36 +92,43 @@ def nonlocal_laplacian(image: np.ndarray, unknown: np.ndarray, neighbors: tuple[
 
 
 def solve_alpha(image: np.ndarray, trimap: np.ndarray, solver: str = "cf", nonlocal_weight: float = 0.0,
-                nonlocal_colour: str = "lab") -> np.ndarray:
-    """Alpha (H, W) float32 in [0, 1] for ``image`` (H, W, 3) float in [0, 1] and ``trimap`` (H, W)
-    in {0, 0.5, 1}; ``nonlocal_weight`` > 0 (``cf`` only) adds that much :func:`nonlocal_laplacian`
-    (its colour feature ``nonlocal_colour``) to closed-form's. A trimap without both definite regions cannot be solved: the answer is then
-    ``trimap >= 0.5`` and a :class:`TrimapFallbackWarning` says so."""
+                colour_space: str = "rgb") -> np.ndarray:
+    """Alpha (H, W) float32 in [0, 1] for ``image`` (H, W, 3) RGB in [0, 1] and ``trimap`` (H, W) in
+    {0, 0.5, 1}. ``cf`` only: ``nonlocal_weight`` > 0 adds that much :func:`nonlocal_laplacian` to
+    closed-form's Laplacian, and both compare colours in ``colour_space`` (``rgb``: pymatting's). A
+    trimap without both definite regions cannot be solved: the answer is then ``trimap >= 0.5`` and a
+    :class:`TrimapFallbackWarning` says so."""
     import pymatting
 
     estimate = getattr(pymatting, f"estimate_alpha_{check_solver(solver)}")
     if nonlocal_weight and solver != "cf":
         raise ValueError(f"nonlocal_weight={nonlocal_weight} is for solver 'cf' (closed-form's Laplacian), not {solver!r}")
+    if check_colour_space(colour_space) != "rgb" and solver != "cf":
+        raise ValueError(f"colour_space={colour_space!r} is for solver 'cf'; {solver!r} compares colours in RGB")
     if not ((trimap == 1.0).any() and (trimap == 0.0).any()):
         warnings.warn(f"{solver}: the trimap has no definite {'foreground' if not (trimap == 1.0).any() else 'background'}; "
                       "the alpha is the thresholded trimap, not a matte", TrimapFallbackWarning, stacklevel=2)
         return (trimap >= 0.5).astype(np.float32)
-    image, trimap = image.astype(np.float64), trimap.astype(np.float64)
+    colours, trimap = solver_colours(image, colour_space), trimap.astype(np.float64)
     if nonlocal_weight:
-        alpha = _closed_form_linked(image, trimap, nonlocal_weight, nonlocal_colour)
+        alpha = _closed_form_linked(colours, trimap, nonlocal_weight, LINK_COLOUR_WEIGHTS[colour_space])
     else:
-        alpha = estimate(image, trimap)
+        with warnings.catch_warnings():  # Lab's a and b are signed; closed-form only uses colour differences
+            warnings.filterwarnings("ignore", message="Image values should be in", category=UserWarning)
+            alpha = estimate(colours, trimap)
     return np.clip(alpha, 0.0, 1.0).astype(np.float32)
 
 
-def _closed_form_linked(image: np.ndarray, trimap: np.ndarray, nonlocal_weight: float, colour: str) -> np.ndarray:
-    """Closed-form matting with ``nonlocal_weight`` times :func:`nonlocal_laplacian` added: the
-    unknown pixels' block of the summed Laplacian solved against the known pixels' labels."""
+def _closed_form_linked(image: np.ndarray, trimap: np.ndarray, nonlocal_weight: float,
+                        colour_weight: float) -> np.ndarray:
+    """Closed-form matting with ``nonlocal_weight`` times :func:`nonlocal_laplacian` (its colours
+    weighed ``colour_weight`` against position) added: the unknown pixels' block of the summed
+    Laplacian solved against the known pixels' labels."""
     import pymatting
 
     is_fg, _, is_known, is_unknown = pymatting.trimap_split(trimap)
     local = pymatting.cf_laplacian(image, is_known=is_known).tocsr()[is_unknown]
-    links = nonlocal_laplacian(image, is_unknown.reshape(trimap.shape), colour=colour)
+    links = nonlocal_laplacian(image, is_unknown.reshape(trimap.shape), colour_weight=colour_weight)
     linked = nonlocal_weight * links.tocsr()[is_unknown]
     local_block, linked_block = local[:, is_unknown], linked[:, is_unknown]
     system = (local_block + linked_block).tocsr()
