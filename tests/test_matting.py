@@ -241,10 +241,10 @@ def test_nonlocal_links_open_a_hole_that_closed_form_cannot_reach(enclosed_hole,
     np.testing.assert_array_equal(linked[trimap != 0.5], trimap[trimap != 0.5])
 
 
-def test_lab_links_tell_dark_colours_apart_where_rgb_ones_do_not():
-    """Dark green and dark blue are 0.08 apart in RGB, close to the noise and to the pixels' distance in
-    position, so RGB links stay inside the object and the hole stays 1; in Lab the two are far apart
-    and the hole links to the dark blue background outside."""
+def test_lab_tells_dark_colours_apart_where_rgb_does_not():
+    """Dark green and dark blue are 0.11 apart in RGB, no farther than the pixels' distance in position
+    weighs, so RGB links stay inside the object and the hole stays 1; in Lab the two are far apart and
+    the hole links to the dark blue background outside."""
     image, trimap = _object_with_hole([0.06, 0.14, 0.06], [0.06, 0.06, 0.14], 0.01)
     rgb = solve_alpha(image, trimap, "cf", nonlocal_weight=0.05, colour_space="rgb")
     lab = solve_alpha(image, trimap, "cf", nonlocal_weight=0.05, colour_space="lab")

@@ -61,7 +61,8 @@ class ClassicalMatte(Matte):
                         nonlocal_weight, solver)
             nonlocal_weight = 0.0
         if check_colour_space(colour_space) != "rgb" and solver != "cf":
-            log.warning("matte.colour_space=%s is closed-form's: matte.solver=%s compares colours in RGB", colour_space, solver)
+            log.warning("matte.colour_space=%s is closed-form's: matte.solver=%s compares colours in RGB",
+                        colour_space, solver)
             colour_space = "rgb"
         self.nonlocal_weight, self.colour_space = nonlocal_weight, colour_space
         radii = (("band_radius", band_radius), ("evidence_radius", evidence_radius), ("reopen_radius", reopen_radius),

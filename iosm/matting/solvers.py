@@ -3,7 +3,8 @@
 ``solve_alpha(image, trimap, "cf")`` is Levin et al.'s closed-form matting, ``"knn"`` KNN matting
 (Chen et al.), ``"lbdm"`` learning-based matting (Zheng & Kambhamettu), ``"lkm"`` large-kernel
 matting, ``"rw"`` random-walk matting: pymatting's ``estimate_alpha_<name>``. ``nonlocal_weight``
-adds KNN matting's non-local affinities to closed-form's local ones (:func:`nonlocal_laplacian`).
+adds KNN matting's non-local affinities to closed-form's local ones (:func:`nonlocal_laplacian`), and
+``colour_space`` lets closed-form compare colours in CIE Lab instead of RGB.
 """
 
 from __future__ import annotations
