@@ -91,11 +91,11 @@ def test_a_prior_of_another_size_is_resized_soft_with_a_warning(composites, capl
     assert "prior is 48x48 but the image is 64x64; resized (bilinear)" in caplog.text
 
 
-def test_untrained_guided_mtm_answers_the_classical_alpha(compose_cfg, tmp_path, composites):
-    """Zero-initialised output layers: before training, the guided MTM's alpha is its prior's."""
+@pytest.fixture
+def guided_checkpoint(compose_cfg, tmp_path):
+    """An untrained guided MTM (zero-initialised output layers) saved like train.py's checkpoints."""
     from hydra.utils import instantiate
 
-    from iosm.matting import ClassicalMatte, build_matte
     from iosm.models.module import SPEC_KEY
 
     torch.manual_seed(0)
@@ -103,6 +103,14 @@ def test_untrained_guided_mtm_answers_the_classical_alpha(compose_cfg, tmp_path,
     net = instantiate(cfg.model.net)
     path = tmp_path / "guided.ckpt"
     torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()}, SPEC_KEY: net.spec}, path)
+    return path
+
+
+def test_untrained_guided_mtm_answers_the_classical_alpha(compose_cfg, guided_checkpoint, composites):
+    """Zero-initialised output layers: before training, the guided MTM's alpha is its prior's."""
+    from iosm.matting import ClassicalMatte, build_matte
+
+    path = guided_checkpoint
     matte = build_matte(compose_cfg("refine", ["matte=mtm", f"matte.ckpt_path={path}", "matte.kind=mtm_guided"]).matte)
     root, records = composites
     image = read_image(records[0].image_path)
@@ -111,3 +119,27 @@ def test_untrained_guided_mtm_answers_the_classical_alpha(compose_cfg, tmp_path,
     np.testing.assert_allclose(matte.matte(image, mask).alpha, expected, atol=1e-5)
     with pytest.raises(ValueError, match=f"{path}: holds a model=mtm_guided network"):
         build_matte(compose_cfg("refine", ["matte=mtm", f"matte.ckpt_path={path}", "matte.kind=mtm"]).matte)
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.0])
+def test_guided_matte_applies_its_share_of_the_correction(compose_cfg, guided_checkpoint, composites, scale):
+    from iosm.matting import ClassicalMatte, build_matte
+
+    matte = build_matte(compose_cfg("refine", ["matte=mtm", f"matte.ckpt_path={guided_checkpoint}",
+                                               f"matte.correction_scale={scale}", "matte.min_correction=0"]).matte)
+    matte.predictor.predict = lambda image, prior, soft: np.clip(prior + 0.2, 0.0, 1.0)  # a known correction
+    _, records = composites
+    image = read_image(records[0].image_path)
+    mask = read_alpha(records[0].alpha_path) > 0.5
+    prior = ClassicalMatte().matte(image, mask).alpha
+    expected = prior + scale * (np.clip(prior + 0.2, 0.0, 1.0) - prior)
+    np.testing.assert_allclose(matte.matte(image, mask).alpha, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [0.0, 1.5])
+def test_guided_matte_rejects_a_correction_scale_outside_0_1(compose_cfg, guided_checkpoint, scale):
+    from iosm.matting import build_matte
+
+    cfg = compose_cfg("refine", ["matte=mtm", f"matte.ckpt_path={guided_checkpoint}", f"matte.correction_scale={scale}"])
+    with pytest.raises(ValueError, match=rf"matte.correction_scale={scale}: expected a share in \(0, 1\]"):
+        build_matte(cfg.matte)

@@ -8,7 +8,10 @@ checkpoint of the wrong model kind fails when the job starts, naming the file.
 A guided network trained for minutes also leaves faint corrections (a few hundredths) over the large
 areas where its prior is certain (alpha exactly 0 or 1, outside the band): summed over those areas
 they cost far more SAD than they save MSE. ``min_correction`` drops corrections smaller than it there
-(benchmarks/results/alpha_quality.md, section 9).
+(benchmarks/results/alpha_quality.md, section 9). Inside the band, ``correction_scale`` applies that share
+of the correction: trained minutes with an L1-like loss, the network's corrections point the right way
+on average (they cut SAD) but a few overshoot, and squared error counts those most; half a step kept
+most of the SAD gain and had the least squared error on both tuning sets (section 13).
 """
 
 from __future__ import annotations
@@ -33,15 +36,18 @@ class MTMMatte(Matte):
     """ckpt_path: a train.py checkpoint; kind: the model kind it must hold (``mtm``, ``mtm_guided``,
     or None for either); prior: the weight-free matte a guided network corrects (needed then);
     device, max_side: as :class:`iosm.models.inference.MattingPredictor`; min_correction: a guided
-    network's correction smaller than this is dropped where the prior is certain (0 = keep all)."""
+    network's correction smaller than this is dropped where the prior is certain (0 = keep all);
+    correction_scale: the share of a guided network's correction applied (1 = its output as it is)."""
 
     def __init__(self, *, ckpt_path: str, kind: str | None = None, prior: Matte | None = None,
                  device: str | torch.device | None = None, max_side: int | None = 1024,
-                 min_correction: float = 0.03) -> None:
+                 min_correction: float = 0.03, correction_scale: float = 0.5) -> None:
         if kind is not None and kind not in KINDS:
             raise ValueError(f"matte.kind={kind!r}: expected one of {KINDS} or null (either)")
         if not 0.0 <= min_correction < 1.0:
             raise ValueError(f"matte.min_correction={min_correction}: expected a value in [0, 1)")
+        if not 0.0 < correction_scale <= 1.0:
+            raise ValueError(f"matte.correction_scale={correction_scale}: expected a share in (0, 1]")
         try:
             net = load_mtm_checkpoint(ckpt_path)
         except (FileNotFoundError, ValueError) as error:  # the loader's message says what a checkpoint is
@@ -56,13 +62,14 @@ class MTMMatte(Matte):
         self.ckpt_path = Path(ckpt_path)
         self.prior = prior if self.kind == "mtm_guided" else None
         self.predictor = MattingPredictor(net, device=device or "cpu", max_side=max_side)
-        self.min_correction = min_correction
+        self.min_correction, self.correction_scale = min_correction, correction_scale
 
     def _alpha(self, image: np.ndarray, mask: np.ndarray, evidence: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
         if self.prior is None:
             return self.predictor.predict(image, mask), []
         prior = self.prior.matte(image, mask, evidence)
         alpha = self.predictor.predict(image, prior.alpha, soft=True)
+        alpha = prior.alpha + self.correction_scale * (alpha - prior.alpha)
         return keep_certain_prior(prior.alpha, alpha, self.min_correction), prior.warnings
 
 
