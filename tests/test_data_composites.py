@@ -70,7 +70,16 @@ def test_drawn_fraction_mixes_in_the_synthetic_generator(synthetic_root, tmp_pat
         composite_records(tmp_path / "d", synthetic_root, n=6, size=48, seed=0, names=NAMES, drawn_fraction=1.5)
 
 
-def test_an_unknown_photograph_is_named(synthetic_root, tmp_path):
+def test_drawn_composites_alone_need_no_photographs(tmp_path):
+    records = composite_records(tmp_path / "c", tmp_path / "no_such_folder", n=3, size=48, seed=0, names=(),
+                                drawn_fraction=1.0)
+    assert [record.meta["category"] for record in records] == ["drawn"] * 3
+    assert all((tmp_path / "c" / "prior" / f"{record.name}.png").is_file() for record in records)
+
+
+def test_unknown_or_no_photographs_are_refused_by_name(synthetic_root, tmp_path):
+    with pytest.raises(ValueError, match=r"names=\[\]: no photographs to composite"):
+        composite_records(tmp_path / "e", synthetic_root, n=2, size=48, seed=0, names=(), drawn_fraction=0.5)
     with pytest.raises(FileNotFoundError, match=r"no photograph with a measured alpha named \['GT99'\]"):
         composite_records(tmp_path / "c", synthetic_root, n=2, size=48, seed=0, names=("GT99",))
 

@@ -97,7 +97,7 @@ def generate_composites(out: str | os.PathLike, realdata_dir: str | os.PathLike,
     from iosm.matting import ClassicalMatte
 
     out = Path(out)
-    foregrounds = load_foregrounds(realdata_dir, names)
+    foregrounds = load_foregrounds(realdata_dir, names) if drawn_fraction < 1.0 else []
     prior_matte = ClassicalMatte()
     categories = {}
     for index in range(n):
@@ -139,6 +139,9 @@ def composite_records(root: str | os.PathLike, realdata_dir: str | os.PathLike, 
         raise ValueError(f"data.layout: need n >= 1 and size >= 32, got n={n}, size={size}")
     if not 0.0 <= drawn_fraction <= 1.0:
         raise ValueError(f"data.layout.drawn_fraction={drawn_fraction}: expected a share in [0, 1]")
+    if not names and drawn_fraction < 1.0:
+        raise ValueError("data.layout.names=[]: no photographs to composite; name some, or draw every "
+                         "composite with data.layout.drawn_fraction=1.0")
     ensure_generated(root, "composites", _stamp(names, n, size, seed, drawn_fraction),
                      lambda staging: generate_composites(staging, realdata_dir, names, n, size, seed, drawn_fraction))
     return aim500_records(root)
