@@ -10,8 +10,8 @@ areas where its prior is certain (alpha exactly 0 or 1, outside the band): summe
 they cost far more SAD than they save MSE. ``min_correction`` drops corrections smaller than it there
 (benchmarks/results/alpha_quality.md, section 9). Inside the band, ``correction_scale`` applies that share
 of the correction: trained minutes with an L1-like loss, the network's corrections point the right way
-on average (they cut SAD) but a few overshoot, and squared error counts those most; half a step kept
-most of the SAD gain and had the least squared error on both tuning sets (section 13).
+on average (they cut SAD) but scatter around it, so the squared error is least at a shorter step;
+half a step kept most of the SAD gain and had the least squared error on both tuning sets (section 13).
 """
 
 from __future__ import annotations
