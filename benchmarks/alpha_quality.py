@@ -73,8 +73,10 @@ def oracle_methods(classical, refined: dict, has_trimaps: bool) -> dict:
     default matte's own solver."""
     bands: dict[str, np.ndarray] = {}
 
-    def solve(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
-        return solve_alpha(image, trimap, classical.solver, classical.nonlocal_weight, classical.colour_space)
+    def solve(sample: Sample, trimap: np.ndarray) -> np.ndarray:
+        prior = classical.prior(*refined[sample.name]) or (None, None)
+        return solve_alpha(sample.image, trimap, classical.solver, classical.nonlocal_weight, classical.colour_space,
+                           *prior)
 
     def band(sample: Sample) -> np.ndarray:  # solved once per image for both rows
         if sample.name not in bands:
@@ -83,10 +85,10 @@ def oracle_methods(classical, refined: dict, has_trimaps: bool) -> dict:
 
     def oracle_band(sample: Sample) -> np.ndarray:
         unknown = band(sample) | (sample.trimap == 0.5)
-        return solve(sample.image, np.where(unknown, 0.5, refined[sample.name][0]).astype(np.float32))
+        return solve(sample, np.where(unknown, 0.5, refined[sample.name][0]).astype(np.float32))
 
     def oracle_labels(sample: Sample) -> np.ndarray:
-        return solve(sample.image, np.where(band(sample), 0.5, sample.alpha > 0.5).astype(np.float32))
+        return solve(sample, np.where(band(sample), 0.5, sample.alpha > 0.5).astype(np.float32))
 
     methods = {ORACLE_LABELS: lambda s: (oracle_labels(s), {})}
     if has_trimaps:

@@ -404,3 +404,68 @@ def test_mtm_matte_rejects_a_min_correction_outside_0_1(tiny_mtm_checkpoint, com
     cfg = compose_cfg("refine", ["matte=mtm", f"matte.ckpt_path={tiny_mtm_checkpoint}", "matte.min_correction=1.5"])
     with pytest.raises(ValueError, match=r"matte.min_correction=1.5: expected a value in \[0, 1\)"):
         build_matte(cfg.matte)
+
+
+def _unexplained_patch() -> tuple[np.ndarray, np.ndarray]:
+    """A 64 px image, red object left and blue background right, with a white patch in the unknown
+    band between them: a colour neither definite region has, so the colours leave its alpha open."""
+    rng = np.random.default_rng(0)
+    image = np.empty((64, 64, 3))
+    image[:, :32] = [0.8, 0.15, 0.1]
+    image[:, 32:] = [0.1, 0.2, 0.8]
+    image[24:40, 30:38] = [0.95, 0.95, 0.95]
+    image = np.clip(image + 0.01 * rng.standard_normal(image.shape), 0.0, 1.0).astype(np.float32)
+    trimap = np.full((64, 64), 0.5, np.float32)
+    trimap[:, :20], trimap[:, 48:] = 1.0, 0.0
+    return image, trimap
+
+
+PATCH = (slice(26, 38), slice(31, 37))
+
+
+def test_a_mask_prior_decides_a_colour_neither_side_explains():
+    """The data term moves the undecided patch towards the label it is given, while the band pixels
+    the colours decide (red next to the object, blue next to the background) keep their alpha."""
+    image, trimap = _unexplained_patch()
+    free = solve_alpha(image, trimap, "cf", nonlocal_weight=0.05, colour_space="lab")
+    weight = np.full(trimap.shape, 0.001, np.float32)
+    towards = {label: solve_alpha(image, trimap, "cf", nonlocal_weight=0.05, colour_space="lab",
+                                  prior=np.full(trimap.shape, label, np.float32), prior_weight=weight)
+               for label in (0.0, 1.0)}
+    assert towards[0.0][PATCH].mean() < free[PATCH].mean() - 0.1
+    assert towards[1.0][PATCH].mean() > free[PATCH].mean() + 0.1
+    decided = (slice(None), np.r_[20:26, 42:48])
+    for alpha in towards.values():
+        assert np.abs(alpha[decided] - free[decided]).max() < 0.05
+    plain = solve_alpha(image, trimap, "cf", prior=np.zeros(trimap.shape), prior_weight=weight)  # no links
+    assert plain[PATCH].mean() < solve_alpha(image, trimap, "cf")[PATCH].mean()
+
+
+def test_the_mask_prior_follows_the_refiners_certainty_and_needs_its_evidence(composite):
+    """Weights mask_prior x (1 - evidence) towards the mask's labels; no evidence (a mask from elsewhere)
+    or a weight of 0 means no prior, and evidence of 1 everywhere gives the same alpha as no prior."""
+    mask = composite["alpha"] > 0.5
+    evidence = np.random.default_rng(0).random(mask.shape).astype(np.float32)
+    labels, weights = ClassicalMatte(mask_prior=0.002).prior(mask, evidence)
+    np.testing.assert_array_equal(labels, mask.astype(np.float32))
+    np.testing.assert_allclose(weights, 0.002 * (1.0 - evidence), rtol=1e-6)
+    assert ClassicalMatte().prior(mask, None) is None and ClassicalMatte(mask_prior=0).prior(mask, evidence) is None
+    unsure = np.ones(mask.shape, np.float32)
+    with_prior = ClassicalMatte().matte(composite["image"], mask, unsure).alpha
+    without = ClassicalMatte(mask_prior=0).matte(composite["image"], mask, unsure).alpha
+    np.testing.assert_allclose(with_prior, without, atol=1e-6)
+    sure = ClassicalMatte().matte(composite["image"], mask, np.zeros(mask.shape, np.float32)).alpha
+    assert np.abs(sure - without).max() > 1e-4  # the prior acts where the refiner was sure
+
+
+def test_mask_prior_is_checked_and_only_used_by_closed_form(caplog):
+    image, trimap = _unexplained_patch()
+    with pytest.raises(ValueError, match="matte.mask_prior=-0.1: expected a weight >= 0"):
+        ClassicalMatte(mask_prior=-0.1)
+    with pytest.raises(ValueError, match="prior and prior_weight go together"):
+        solve_alpha(image, trimap, "cf", prior=np.zeros(trimap.shape))
+    with pytest.raises(ValueError, match="a prior is a data term added to closed-form's Laplacian"):
+        solve_alpha(image, trimap, "knn", prior=np.zeros(trimap.shape), prior_weight=np.ones(trimap.shape))
+    with caplog.at_level("WARNING", logger="iosm.matting.classical"):
+        matte = ClassicalMatte(solver="knn")
+    assert matte.mask_prior == 0.0 and "matte.mask_prior=0.001 is a data term of closed-form's" in caplog.text

@@ -32,11 +32,26 @@ BOX_MARGIN = 4
 log = logging.getLogger(__name__)
 
 
+def _closed_form_weight(key: str, weight: float, solver: str, role: str, zero_means: str) -> float:
+    """``matte.<key>``, the weight of a term only closed-form has: checked (>= 0), and 0 with a warning
+    for another solver."""
+    if weight < 0:
+        raise ValueError(f"matte.{key}={weight}: expected a weight >= 0 (0: {zero_means})")
+    if weight and solver != "cf":
+        log.warning("matte.%s=%s %s: matte.solver=%s does not use it", key, weight, role, solver)
+        return 0.0
+    return weight
+
+
 class ClassicalMatte(Matte):
     """solver: pymatting's ``estimate_alpha_<solver>`` (``cf``, ``knn``, ``lbdm``, ``lkm``, ``rw``);
     nonlocal_weight: with ``cf``, the weight of KNN matting's non-local links added to closed-form's
     local ones (:func:`iosm.matting.solvers.nonlocal_laplacian`; 0: plain closed-form); colour_space:
-    with ``cf``, where its windows and links compare colours (``lab`` or ``rgb``).
+    with ``cf``, where its windows and links compare colours (``lab`` or ``rgb``); mask_prior: with ``cf``,
+    the weight of a data term pulling each band pixel's alpha towards the refined mask's label, times the
+    refiner's certainty there (1 - evidence; without evidence there is no prior): a colour the definite
+    regions do not explain (paper behind twigs, dark hair on a dark curtain) follows the mask instead of
+    drifting to a half-object guess.
     band_radius, evidence_radius: fractions of the image's long side (the strip everywhere, and its
     widest where the evidence is at least ``evidence_threshold``); reopen_radius: fraction of the
     long side the band reaches, after the first solve, around wall pixels whose alpha is off their
@@ -49,22 +64,20 @@ class ClassicalMatte(Matte):
     is full of strand-thin structure)."""
 
     def __init__(self, *, solver: str = "cf", nonlocal_weight: float = 0.05, colour_space: str = "lab",
-                 band_radius: float = 0.01, evidence_radius: float = 0.06, evidence_threshold: float = 0.5,
-                 reopen_radius: float | None = 0.03, reopen_tolerance: float = 0.05, max_band_fraction: float = 0.5,
-                 max_side: int | None = 1024, strand_reach: float | None = 0.15, strand_window: int = 9,
-                 strand_min_length: float = 10.0, strand_min_side: int = 256) -> None:
+                 mask_prior: float = 0.001, band_radius: float = 0.01, evidence_radius: float = 0.06,
+                 evidence_threshold: float = 0.5, reopen_radius: float | None = 0.03, reopen_tolerance: float = 0.05,
+                 max_band_fraction: float = 0.5, max_side: int | None = 1024, strand_reach: float | None = 0.15,
+                 strand_window: int = 9, strand_min_length: float = 10.0, strand_min_side: int = 256) -> None:
         self.solver = check_solver(solver)
-        if nonlocal_weight < 0:
-            raise ValueError(f"matte.nonlocal_weight={nonlocal_weight}: expected a weight >= 0 (0: plain closed-form)")
-        if nonlocal_weight and solver != "cf":
-            log.warning("matte.nonlocal_weight=%s adds to closed-form's Laplacian: matte.solver=%s does not use it",
-                        nonlocal_weight, solver)
-            nonlocal_weight = 0.0
+        nonlocal_weight = _closed_form_weight("nonlocal_weight", nonlocal_weight, solver,
+                                              "adds to closed-form's Laplacian", "plain closed-form")
+        mask_prior = _closed_form_weight("mask_prior", mask_prior, solver, "is a data term of closed-form's",
+                                         "no pull towards the mask")
         if check_colour_space(colour_space) != "rgb" and solver != "cf":
             log.warning("matte.colour_space=%s is closed-form's: matte.solver=%s compares colours in RGB",
                         colour_space, solver)
             colour_space = "rgb"
-        self.nonlocal_weight, self.colour_space = nonlocal_weight, colour_space
+        self.nonlocal_weight, self.colour_space, self.mask_prior = nonlocal_weight, colour_space, mask_prior
         radii = (("band_radius", band_radius), ("evidence_radius", evidence_radius), ("reopen_radius", reopen_radius),
                  ("strand_reach", strand_reach))
         for key, value in radii:
@@ -101,44 +114,63 @@ class ClassicalMatte(Matte):
         mask that is neither empty nor full (:meth:`matte` checks that); the trimap is what
         ``benchmarks/alpha_quality.py --decompose`` swaps parts of for the ground truth's."""
         trimap, notes = self.trimap(mask, evidence)
-        alpha, solve_notes = self._solve_band(image, trimap)
+        prior = self.prior(mask, evidence)
+        alpha, solve_notes = self._solve_band(image, trimap, prior)
         if self.reopen_radius is not None:
             wider, wider_notes = reopen_band(trimap, mask, alpha, self.reopen_radius * max(mask.shape),
                                              self.reopen_tolerance, max_fraction=self.max_band_fraction)
             if wider is not trimap:
                 notes, trimap = notes + wider_notes, wider
-                alpha, solve_notes = self._solve_band(image, trimap)
+                alpha, solve_notes = self._solve_band(image, trimap, prior)
         if self.strand_reach is not None and max(mask.shape) >= self.strand_min_side:
             alpha = strand_alpha(image, mask, alpha, trimap, reach=self.strand_reach * max(mask.shape),
                                  window=self.strand_window, min_length=self.strand_min_length)
         return alpha, trimap, notes + solve_notes
 
+    def prior(self, mask: np.ndarray, evidence: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+        """The data term's labels and weights, (H, W) float32 each, for :func:`iosm.matting.solvers.solve_alpha`:
+        the mask, weighted ``mask_prior`` times the refiner's certainty (1 - evidence); None when off or
+        without evidence (a mask from elsewhere says nothing about where it is sure)."""
+        if not self.mask_prior or evidence is None:
+            return None
+        certainty = 1.0 - np.clip(np.asarray(evidence, np.float32), 0.0, 1.0)
+        return mask.astype(np.float32), (self.mask_prior * certainty).astype(np.float32)
+
     def _alpha(self, image: np.ndarray, mask: np.ndarray, evidence: np.ndarray | None) -> tuple[np.ndarray, list[str]]:
         alpha, _, notes = self.solve(image, mask, evidence)
         return alpha, notes
 
-    def _solve_band(self, image: np.ndarray, trimap: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        """Alpha (H, W) from solving the unknown band's bounding box; the definite pixels keep their label."""
+    def _solve_band(self, image: np.ndarray, trimap: np.ndarray,
+                    prior: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, list[str]]:
+        """Alpha (H, W) from solving the unknown band's bounding box (with :meth:`prior`'s data term when
+        given); the definite pixels keep their label."""
         rows, cols = np.nonzero(trimap == 0.5)
         if not rows.size:  # a speckled mask: every pixel went back to a definite label
             return trimap.copy(), ["matte: no pixel was left to solve; the alpha is the mask"]
         y0, y1 = max(0, rows.min() - BOX_MARGIN), min(trimap.shape[0], rows.max() + BOX_MARGIN + 1)
         x0, x1 = max(0, cols.min() - BOX_MARGIN), min(trimap.shape[1], cols.max() + BOX_MARGIN + 1)
-        box_alpha, box_notes = self._solve(image[y0:y1, x0:x1], trimap[y0:y1, x0:x1])
+        box = (slice(y0, y1), slice(x0, x1))
+        box_prior = None if prior is None else (prior[0][box], prior[1][box])
+        box_alpha, box_notes = self._solve(image[box], trimap[box], box_prior)
         alpha = trimap.copy()
         alpha[y0:y1, x0:x1] = np.where(trimap[y0:y1, x0:x1] == 0.5, box_alpha, trimap[y0:y1, x0:x1])
         return alpha, box_notes
 
-    def _solve(self, image: np.ndarray, trimap: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    def _solve(self, image: np.ndarray, trimap: np.ndarray,
+               prior: tuple[np.ndarray, np.ndarray] | None) -> tuple[np.ndarray, list[str]]:
         """Solve one box, downscaled when its long side exceeds ``max_side``."""
         height, width = trimap.shape
+        labels, weights = prior if prior is not None else (None, None)
         if self.max_side is None or max(height, width) <= self.max_side:
-            return solve_alpha(image, trimap, self.solver, self.nonlocal_weight, self.colour_space), []
+            return solve_alpha(image, trimap, self.solver, self.nonlocal_weight, self.colour_space, labels, weights), []
         scale = self.max_side / max(height, width)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         image_low = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         trimap_low = cv2.resize(trimap, size, interpolation=cv2.INTER_NEAREST)
-        alpha_low = solve_alpha(image_low, trimap_low, self.solver, self.nonlocal_weight, self.colour_space)
+        if prior is not None:
+            labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
+            weights = cv2.resize(weights, size, interpolation=cv2.INTER_AREA)
+        alpha_low = solve_alpha(image_low, trimap_low, self.solver, self.nonlocal_weight, self.colour_space, labels, weights)
         note = (f"matte: solved the {width}x{height} band box at {size[0]}x{size[1]} (matte.max_side={self.max_side}) "
                 "and upsampled with the guided filter")
         return guided_upsample(alpha_low, image), [note]

@@ -3,8 +3,9 @@
 ``solve_alpha(image, trimap, "cf")`` is Levin et al.'s closed-form matting, ``"knn"`` KNN matting
 (Chen et al.), ``"lbdm"`` learning-based matting (Zheng & Kambhamettu), ``"lkm"`` large-kernel
 matting, ``"rw"`` random-walk matting: pymatting's ``estimate_alpha_<name>``. ``nonlocal_weight``
-adds KNN matting's non-local affinities to closed-form's local ones (:func:`nonlocal_laplacian`), and
-``colour_space`` lets closed-form compare colours in CIE Lab instead of RGB.
+adds KNN matting's non-local affinities to closed-form's local ones (:func:`nonlocal_laplacian`),
+``colour_space`` lets closed-form compare colours in CIE Lab instead of RGB, and ``prior`` adds a data
+term towards given labels (the classical matte's pull towards the refined mask where the refiner was sure).
 """
 
 from __future__ import annotations
@@ -93,12 +94,15 @@ def nonlocal_laplacian(image: np.ndarray, unknown: np.ndarray, neighbors: tuple[
 
 
 def solve_alpha(image: np.ndarray, trimap: np.ndarray, solver: str = "cf", nonlocal_weight: float = 0.0,
-                colour_space: str = "rgb") -> np.ndarray:
+                colour_space: str = "rgb", prior: np.ndarray | None = None,
+                prior_weight: np.ndarray | None = None) -> np.ndarray:
     """Alpha (H, W) float32 in [0, 1] for ``image`` (H, W, 3) RGB in [0, 1] and ``trimap`` (H, W) in
     {0, 0.5, 1}. ``cf`` only: ``nonlocal_weight`` > 0 adds that much :func:`nonlocal_laplacian` to
-    closed-form's Laplacian, and both compare colours in ``colour_space`` (``rgb``: pymatting's). A
-    trimap without both definite regions cannot be solved: the answer is then ``trimap >= 0.5`` and a
-    :class:`TrimapFallbackWarning` says so."""
+    closed-form's Laplacian, both compare colours in ``colour_space`` (``rgb``: pymatting's), and
+    ``prior`` (H, W) in [0, 1] with ``prior_weight`` (H, W) >= 0 adds the data term
+    sum prior_weight (alpha - prior)^2 over the unknown pixels (what the colours leave undecided follows
+    the prior). A trimap without both definite regions cannot be solved: the answer is then
+    ``trimap >= 0.5`` and a :class:`TrimapFallbackWarning` says so."""
     import pymatting
 
     estimate = getattr(pymatting, f"estimate_alpha_{check_solver(solver)}")
@@ -106,13 +110,17 @@ def solve_alpha(image: np.ndarray, trimap: np.ndarray, solver: str = "cf", nonlo
         raise ValueError(f"nonlocal_weight={nonlocal_weight} is for solver 'cf' (closed-form's Laplacian), not {solver!r}")
     if check_colour_space(colour_space) != "rgb" and solver != "cf":
         raise ValueError(f"colour_space={colour_space!r} is for solver 'cf'; {solver!r} compares colours in RGB")
+    if (prior is None) != (prior_weight is None):
+        raise ValueError("prior and prior_weight go together: the labels a data term pulls towards, and its weights")
+    if prior is not None and solver != "cf":
+        raise ValueError(f"a prior is a data term added to closed-form's Laplacian (solver 'cf'), not {solver!r}'s")
     if not ((trimap == 1.0).any() and (trimap == 0.0).any()):
         warnings.warn(f"{solver}: the trimap has no definite {'foreground' if not (trimap == 1.0).any() else 'background'}; "
                       "the alpha is the thresholded trimap, not a matte", TrimapFallbackWarning, stacklevel=2)
         return (trimap >= 0.5).astype(np.float32)
     colours, trimap = solver_colours(image, colour_space), trimap.astype(np.float64)
-    if nonlocal_weight:
-        alpha = _closed_form_linked(colours, trimap, nonlocal_weight, LINK_COLOUR_WEIGHTS[colour_space])
+    if nonlocal_weight or prior is not None:
+        alpha = _closed_form_system(colours, trimap, nonlocal_weight, LINK_COLOUR_WEIGHTS[colour_space], prior, prior_weight)
     else:
         with warnings.catch_warnings():  # Lab's a and b are signed; closed-form only uses colour differences
             warnings.filterwarnings("ignore", message="Image values should be in", category=UserWarning)
@@ -120,24 +128,31 @@ def solve_alpha(image: np.ndarray, trimap: np.ndarray, solver: str = "cf", nonlo
     return np.clip(alpha, 0.0, 1.0).astype(np.float32)
 
 
-def _closed_form_linked(image: np.ndarray, trimap: np.ndarray, nonlocal_weight: float,
-                        colour_weight: float) -> np.ndarray:
-    """Closed-form matting with ``nonlocal_weight`` times :func:`nonlocal_laplacian` (its colours
-    weighed ``colour_weight`` against position) added: the unknown pixels' block of the summed
-    Laplacian solved against the known pixels' labels."""
+def _closed_form_system(image: np.ndarray, trimap: np.ndarray, nonlocal_weight: float, colour_weight: float,
+                        prior: np.ndarray | None, prior_weight: np.ndarray | None) -> np.ndarray:
+    """Closed-form matting with ``nonlocal_weight`` times :func:`nonlocal_laplacian` (its colours weighed
+    ``colour_weight`` against position) added, and the data term ``prior_weight`` (alpha - ``prior``)^2
+    when a prior is given: the unknown pixels' block of the summed Laplacian plus the prior's diagonal,
+    solved against the known pixels' labels and the prior."""
     import pymatting
 
     is_fg, _, is_known, is_unknown = pymatting.trimap_split(trimap)
     local = pymatting.cf_laplacian(image, is_known=is_known).tocsr()[is_unknown]
-    links = nonlocal_laplacian(image, is_unknown.reshape(trimap.shape), colour_weight=colour_weight)
-    linked = nonlocal_weight * links.tocsr()[is_unknown]
+    if nonlocal_weight:
+        links = nonlocal_laplacian(image, is_unknown.reshape(trimap.shape), colour_weight=colour_weight)
+        linked = nonlocal_weight * links.tocsr()[is_unknown]
+    else:
+        linked = scipy.sparse.csr_matrix(local.shape)
+    weights = np.zeros(local.shape[0]) if prior is None else np.asarray(prior_weight, np.float64).ravel()[is_unknown]
     local_block, linked_block = local[:, is_unknown], linked[:, is_unknown]
-    system = (local_block + linked_block).tocsr()
+    system = (local_block + linked_block + scipy.sparse.diags(weights)).tocsr()
     coupling = (local + linked)[:, is_known]
-    # Preconditioned by the local block plus the links' diagonal: an incomplete Cholesky factor of the
-    # whole system fills in along the links (26 s instead of 2 s on a bush-sized band).
-    preconditioner = pymatting.ichol((local_block + scipy.sparse.diags(linked_block.diagonal())).tocsr())
+    # Preconditioned by the local block plus the links' and the prior's diagonals: an incomplete Cholesky
+    # factor of the whole system fills in along the links (26 s instead of 2 s on a bush-sized band).
+    preconditioner = pymatting.ichol((local_block + scipy.sparse.diags(linked_block.diagonal() + weights)).tocsr())
+    target = -coupling.dot(is_fg[is_known].astype(np.float64))
+    if prior is not None:
+        target += weights * np.asarray(prior, np.float64).ravel()[is_unknown]
     alpha = trimap.ravel().copy()
-    alpha[is_unknown] = pymatting.cg(system, -coupling.dot(is_fg[is_known].astype(np.float64)), M=preconditioner,
-                                     rtol=CG_RTOL)
+    alpha[is_unknown] = pymatting.cg(system, target, M=preconditioner, rtol=CG_RTOL)
     return alpha.reshape(trimap.shape)
