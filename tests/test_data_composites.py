@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from iosm.data.composites import composite_records
+from iosm.data.composites import composite_records, generate_whole_composites, main as composites_main
 from iosm.data.io import read_alpha, read_image
 from iosm.data.mask_sources import build_mask_source
 
@@ -82,6 +82,50 @@ def test_unknown_or_no_photographs_are_refused_by_name(synthetic_root, tmp_path)
         composite_records(tmp_path / "e", synthetic_root, n=2, size=48, seed=0, names=(), drawn_fraction=0.5)
     with pytest.raises(FileNotFoundError, match=r"no photograph with a measured alpha named \['GT99'\]"):
         composite_records(tmp_path / "c", synthetic_root, n=2, size=48, seed=0, names=("GT99",))
+
+
+def test_whole_composites_keep_each_photographs_frame_alpha_and_trimap(synthetic_root, tmp_path):
+    from iosm.data.layouts import aim500_records
+
+    out = generate_whole_composites(tmp_path / "w", synthetic_root, NAMES, per_foreground=2, seed=0)
+    records = aim500_records(out)
+    assert [record.name for record in records] == [f"{name}_{draw}" for name in NAMES for draw in range(2)]
+    for record in records:
+        source = record.meta["category"]
+        image, alpha, trimap = read_image(record.image_path), read_alpha(record.alpha_path), read_alpha(record.trimap_path)
+        source_alpha = read_alpha(synthetic_root / "mask" / f"{source}.png")
+        assert image.shape[:2] == alpha.shape == trimap.shape == source_alpha.shape
+        # The alpha is the photograph's, flipped or not, and its dataset trimap is flipped with it.
+        source_trimap = read_alpha(synthetic_root / "trimap" / f"{source}.png")
+        flipped = not np.allclose(alpha, source_alpha, atol=1 / 255)
+        expected_alpha, expected_trimap = (source_alpha[:, ::-1], source_trimap[:, ::-1]) if flipped else (source_alpha, source_trimap)
+        np.testing.assert_allclose(alpha, expected_alpha, atol=1 / 255)
+        np.testing.assert_array_equal(trimap, expected_trimap)
+        rough = read_alpha(out / "init" / f"{record.name}.png") > 0.5
+        assert 0 < rough.sum() < rough.size and not np.array_equal(rough, alpha > 0.5)  # perturbed, not the truth
+    draws = [read_image(record.image_path) for record in records if record.meta["category"] == NAMES[0]]
+    assert not np.allclose(draws[0], draws[1])  # other backgrounds
+    again = generate_whole_composites(tmp_path / "again", synthetic_root, NAMES, per_foreground=2, seed=0)
+    assert all(np.array_equal(read_image(again / "original" / f"{record.name}.png"), read_image(record.image_path))
+               for record in records)
+
+
+def test_whole_composites_refuse_unknown_photographs_and_no_backgrounds(synthetic_root, tmp_path, capsys):
+    with pytest.raises(FileNotFoundError, match=r"no photograph with a measured alpha named \['GT99'\]"):
+        generate_whole_composites(tmp_path / "w", synthetic_root, ("GT99",), per_foreground=1, seed=0)
+    with pytest.raises(ValueError, match="at least one background per foreground, got 0"):
+        generate_whole_composites(tmp_path / "w", synthetic_root, NAMES, per_foreground=0, seed=0)
+    with pytest.raises(SystemExit):
+        composites_main([str(tmp_path / "w"), "--realdata", str(synthetic_root), "--half", "report", "--per", "0"])
+    assert "need --per >= 1, got 0" in capsys.readouterr().err
+
+
+def test_whole_composites_of_the_report_photographs_from_the_command_line(realdata_root, tmp_path):
+    from iosm.data.realdata_split import REPORT
+
+    composites_main([str(tmp_path / "w"), "--realdata", str(realdata_root), "--half", "report", "--per", "1"])
+    assert sorted(path.stem for path in (tmp_path / "w" / "original").iterdir()) == [f"{name}_0" for name in REPORT]
+    assert len(list((tmp_path / "w" / "init").iterdir())) == len(REPORT)
 
 
 def test_prior_mask_source_keeps_soft_values(composites):

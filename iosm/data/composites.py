@@ -17,12 +17,21 @@ mask: the alpha perturbed like a refined mask) and ``prior/``: the weight-free m
 ``init/`` (:class:`iosm.matting.ClassicalMatte`, its band widened over random blobs where a refiner's
 evidence would widen it), the input a guided MTM (``model=mtm_guided``) corrects.
 The output is a pure function of the settings; ``data=composites`` generates it into the cache once.
+
+A second kind, for benchmarks rather than training (:func:`generate_whole_composites`): each named
+photograph's whole foreground, in its own frame, on other backgrounds, with its dataset trimap and a
+segmenter-like rough mask (``data=synthetic``'s errors), so ``benchmarks/alpha_quality.py`` can score
+the pipeline on composites with measured hair whose backgrounds nothing was tuned on::
+
+    python -m iosm.data.composites OUT --realdata ../shared/realdata/alphamatting-training-lowres --half report
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import time
 from pathlib import Path
 
 import cv2
@@ -31,7 +40,7 @@ import numpy as np
 from iosm.data.io import atomic_write_text, read_alpha, read_image, to_uint8, write_image
 from iosm.data.layouts import MattingRecord, aim500_records
 from iosm.data.masks import perturb_mask
-from iosm.data.realdata_split import TUNE
+from iosm.data.realdata_split import REPORT, TUNE
 from iosm.data.synthetic import PHOTOS, TEXTURES, _crop, ensure_generated, make_sample, make_trimap
 
 GENERATOR_VERSION = 2  # 2: a drawn_fraction draw per composite
@@ -145,3 +154,58 @@ def composite_records(root: str | os.PathLike, realdata_dir: str | os.PathLike, 
     ensure_generated(root, "composites", _stamp(names, n, size, seed, drawn_fraction),
                      lambda staging: generate_composites(staging, realdata_dir, names, n, size, seed, drawn_fraction))
     return aim500_records(root)
+
+
+def generate_whole_composites(out: str | os.PathLike, realdata_dir: str | os.PathLike, names: tuple[str, ...],
+                              per_foreground: int, seed: int) -> Path:
+    """Write ``per_foreground`` composites of each photograph ``names`` into ``out`` (AIM-500 layout plus
+    ``init/``): its foreground and alpha, flipped at random, in its own frame on a crop of a photograph or
+    tinted texture scikit-image ships, colours jittered by 10% per channel; its dataset trimap (flipped
+    alike; one made from the alpha when it has none); a rough mask perturbed as ``data=synthetic``'s are."""
+    if per_foreground < 1:
+        raise ValueError(f"whole composites: need at least one background per foreground, got {per_foreground}")
+    out = Path(out)
+    records = {record.name: record for record in aim500_records(realdata_dir)}
+    categories = {}
+    for index, (name, foreground, alpha) in enumerate(load_foregrounds(realdata_dir, names)):
+        trimap_path = records[name].trimap_path
+        trimap = read_alpha(trimap_path) if trimap_path is not None else make_trimap(alpha)
+        height, width = alpha.shape
+        for draw in range(per_foreground):
+            rng = np.random.default_rng([seed, index, draw])
+            flip = (lambda array: array[:, ::-1]) if rng.random() < 0.5 else (lambda array: array)
+            sources = PHOTOS + TEXTURES
+            background = _crop(rng, sources[rng.integers(len(sources))], max(height, width))[:height, :width]
+            tinted = np.clip(flip(foreground) * rng.uniform(0.9, 1.1, size=3), 0.0, 1.0)
+            soft = flip(alpha)
+            image = soft[..., None] * tinted + (1.0 - soft[..., None]) * background
+            rough = perturb_mask(soft, rng, severity=1.0, leak_probability=1.0, hole_probability=1.0)
+            stem = f"{name}_{draw}"
+            write_image(out / "original" / f"{stem}.png", image.astype(np.float32))
+            write_image(out / "mask" / f"{stem}.png", soft)
+            write_image(out / "trimap" / f"{stem}.png", to_uint8(flip(trimap)))
+            write_image(out / "init" / f"{stem}.png", rough)
+            categories[stem] = {"category": name, "type": "real_foreground"}
+    atomic_write_text(out / "aim_category_type.json", json.dumps(categories, indent=1))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Whole-foreground composites of the shared photographs, for benchmarks.")
+    parser.add_argument("out", type=Path, help="output folder (AIM-500 layout plus init/)")
+    parser.add_argument("--realdata", type=Path, required=True, help="the photographs (paths.realdata_dir)")
+    parser.add_argument("--half", choices=("tune", "report"), required=True,
+                        help="whose foregrounds: the TUNE or REPORT names of iosm/data/realdata_split.py")
+    parser.add_argument("--per", type=int, default=2, help="backgrounds per foreground")
+    parser.add_argument("--seed", type=int, default=0, help="the output is a function of this seed")
+    args = parser.parse_args(argv)
+    if args.per < 1:
+        parser.error(f"need --per >= 1, got {args.per}")
+    start = time.perf_counter()
+    generate_whole_composites(args.out, args.realdata, TUNE if args.half == "tune" else REPORT, args.per, args.seed)
+    print(f"wrote {args.per} composites of each {args.half.upper()} foreground to {args.out} in "
+          f"{time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
