@@ -74,6 +74,29 @@ def test_colour_accuracy_decides_between_the_energy_and_the_loop():
     assert decision == "rough" and "rough mask" in reason and np.array_equal(mask, rough)
 
 
+def test_a_cut_whose_colours_separate_beats_a_far_off_rough_mask():
+    """A rough mask far off the object lowers the first colour accuracy although the colours separate
+    cleanly (a photograph's rough mask at IoU 0.59 was kept that way): the cut's own colour models then
+    reproduce its labels, and the cut is kept; where colours do not separate, the rough mask still is."""
+    rng = np.random.default_rng(1)
+    rows, cols = np.mgrid[:SIZE, :SIZE]
+    truth = (rows - 32) ** 2 + (cols - 32) ** 2 < 14**2
+    clear = np.where(truth[..., None], [0.9, 0.2, 0.1], [0.1, 0.4, 0.8]) + 0.03 * rng.standard_normal((SIZE, SIZE, 3))
+    clear = clear.clip(0, 1)
+    rough = (rows - 32) ** 2 + (cols - 42) ** 2 < 16**2  # shifted 10 px and larger: IoU ~0.4
+    gate = EnergyCut(band=0.15)
+    cut, first_accuracy = gate.cut(clear, rough, rough, None)
+    assert first_accuracy < gate.min_colour_accuracy and gate.cut_accuracy(clear, rough, cut) > 0.95
+    mask, decision, reason = gate(clear, rough, rough, None)  # the loop no help: it kept the rough mask
+    assert decision == "energy" and reason is None and _iou(mask, truth) > 0.95 > 0.5 > _iou(rough, truth)
+    assert EnergyCut(band=0.15, min_cut_accuracy=None)(clear, rough, rough, None)[1] == "rough"
+    camouflage = (np.full((SIZE, SIZE, 3), 0.5) + 0.1 * rng.standard_normal((SIZE, SIZE, 3))).clip(0, 1)
+    camouflage_rough = np.roll(truth, 1, axis=0)
+    cut, _ = gate.cut(camouflage, camouflage_rough, truth, None)
+    assert gate.cut_accuracy(camouflage, camouflage_rough, cut) < 0.8
+    assert EnergyCut(band=0.15, min_agreement=1.0)(camouflage, camouflage_rough, truth, None)[1] == "rough"
+
+
 @pytest.mark.parametrize("case", ["speck", "all but one column"])
 def test_a_side_too_small_for_a_colour_model_keeps_the_labels_so_far(case):
     """A 2x2 object has no colour model to fit, and a cut that swallows the whole image leaves the
@@ -101,6 +124,8 @@ def test_energy_rejects_bad_settings():
         EnergyCut(weight=-1.0)
     with pytest.raises(ValueError, match="min_colour_accuracy"):
         EnergyCut(min_colour_accuracy=1.5)
+    with pytest.raises(ValueError, match="energy.min_cut_accuracy: expected a fraction in"):
+        EnergyCut(min_cut_accuracy=-0.1)
 
 
 def test_evidence_signs_follow_the_stage():
