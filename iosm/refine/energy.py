@@ -25,8 +25,8 @@ loop's own mask, decided crop by crop from the painting, is kept instead; and if
 colour cut then disagree by more than ``min_agreement`` IoU, the rough mask is kept (the manifest's
 ``fallback`` says why) unless the cut's own colour models, refitted to its labels, reproduce them in the
 band at least ``min_cut_accuracy`` of the time: then the colours do separate object and background, and
-the low first accuracy only said the rough mask was far off (a photograph's rough mask at IoU 0.59 that
-the cut took to 0.97; no such case among the tuning images, whose kept rough masks score 0.47-0.79).
+the low first accuracy only said the rough mask was far off (a held-out composite's rough mask at IoU 0.59
+that the cut took to 0.97; among the tuning images the cuts behind kept rough masks score 0.47-0.79).
 """
 
 from __future__ import annotations
