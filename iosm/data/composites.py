@@ -87,9 +87,15 @@ def make_composite(rng: np.random.Generator, foreground: np.ndarray, alpha: np.n
     left = int(np.clip(centre[1] - size // 2, 0, alpha.shape[1] - size))
     alpha = alpha[top: top + size, left: left + size]
     foreground = np.clip(foreground[top: top + size, left: left + size], 0.0, 1.0)
-    background = _crop(rng, (PHOTOS + TEXTURES)[rng.integers(len(PHOTOS + TEXTURES))], size)
+    background = random_background(rng, size)
     image = alpha[..., None] * foreground + (1.0 - alpha[..., None]) * background
     return image.astype(np.float32), alpha.astype(np.float32)
+
+
+def random_background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """(S, S, 3) float32: a crop of a photograph or tinted texture scikit-image ships (one source drawn)."""
+    sources = PHOTOS + TEXTURES
+    return _crop(rng, sources[rng.integers(len(sources))], size)
 
 
 def random_evidence(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -174,8 +180,7 @@ def generate_whole_composites(out: str | os.PathLike, realdata_dir: str | os.Pat
         for draw in range(per_foreground):
             rng = np.random.default_rng([seed, index, draw])
             flip = (lambda array: array[:, ::-1]) if rng.random() < 0.5 else (lambda array: array)
-            sources = PHOTOS + TEXTURES
-            background = _crop(rng, sources[rng.integers(len(sources))], max(height, width))[:height, :width]
+            background = random_background(rng, max(height, width))[:height, :width]
             tinted = np.clip(flip(foreground) * rng.uniform(0.9, 1.1, size=3), 0.0, 1.0)
             soft = flip(alpha)
             image = soft[..., None] * tinted + (1.0 - soft[..., None]) * background

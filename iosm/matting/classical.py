@@ -153,7 +153,7 @@ class ClassicalMatte(Matte):
         box_prior = None if prior is None else (prior[0][box], prior[1][box])
         box_alpha, box_notes = self._solve(image[box], trimap[box], box_prior)
         alpha = trimap.copy()
-        alpha[y0:y1, x0:x1] = np.where(trimap[y0:y1, x0:x1] == 0.5, box_alpha, trimap[y0:y1, x0:x1])
+        alpha[box] = np.where(trimap[box] == 0.5, box_alpha, trimap[box])
         return alpha, box_notes
 
     def _solve(self, image: np.ndarray, trimap: np.ndarray,
